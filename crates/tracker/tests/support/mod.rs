@@ -1,0 +1,3 @@
+//! Launchers for reference programs used by the integration tests.
+
+pub mod opentracker;
