@@ -1,0 +1,84 @@
+//! What a torrent actor publishes about itself (on a `watch` channel) for progress lines,
+//! trackers and the dashboard.
+
+use std::time::Instant;
+
+use shoal_swarm::PeerInfo;
+
+/// One immutable view of a torrent, replaced as a whole on every publish.
+#[derive(Clone, Debug)]
+pub struct TorrentStats {
+    pub name: String,
+    pub info_hash_hex: String,
+    pub total_length: u64,
+    /// Bytes of verified pieces we have.
+    pub have_bytes: u64,
+    pub pieces_have: u32,
+    pub pieces_total: u32,
+    pub down_rate: u64,
+    pub up_rate: u64,
+    /// Payload bytes received / sent since start.
+    pub downloaded: u64,
+    pub uploaded: u64,
+    pub wasted: u64,
+    pub hash_failures: u64,
+    pub peers: Vec<PeerInfo>,
+    /// Known addresses not connected, and banned IPs.
+    pub known_addrs: usize,
+    pub banned: usize,
+    pub disk_queue_bytes: u64,
+    pub state: TorrentState,
+    /// The last problem worth telling the user, if any.
+    pub message: Option<String>,
+    pub at: Instant,
+}
+
+/// Where a torrent is in its life.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TorrentState {
+    /// Hashing what is already on disk.
+    Checking {
+        done: u32,
+        of: u32,
+    },
+    Downloading,
+    /// Every wanted piece is verified and on disk.
+    Seeding,
+    /// Downloading stopped after a disk error (seeding goes on).
+    DiskPaused,
+    Stopped,
+    Failed(String),
+}
+
+impl TorrentStats {
+    pub fn new(name: String, info_hash_hex: String, total_length: u64, pieces_total: u32) -> Self {
+        Self {
+            name,
+            info_hash_hex,
+            total_length,
+            have_bytes: 0,
+            pieces_have: 0,
+            pieces_total,
+            down_rate: 0,
+            up_rate: 0,
+            downloaded: 0,
+            uploaded: 0,
+            wasted: 0,
+            hash_failures: 0,
+            peers: Vec::new(),
+            known_addrs: 0,
+            banned: 0,
+            disk_queue_bytes: 0,
+            state: TorrentState::Checking {
+                done: 0,
+                of: pieces_total,
+            },
+            message: None,
+            at: Instant::now(),
+        }
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.state == TorrentState::Seeding
+    }
+}

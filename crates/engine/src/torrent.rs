@@ -1,0 +1,339 @@
+//! One actor task per torrent. It owns the torrent's [`Swarm`] outright; connection tasks,
+//! dial tasks, disk jobs and the announcer talk to it only through its channels.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use shoal_storage::Storage;
+use shoal_swarm::{PeerKey, PeerSource, Swarm, SwarmEvent};
+use shoal_wire::{Features, Handshake};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, watch};
+
+use crate::conn::{run_connection, PeerInput};
+use crate::disk;
+use crate::handshake::{connect_outgoing, HandshakeError, HandshakeLimits};
+use crate::stats::{TorrentState, TorrentStats};
+use crate::tasks::Tasks;
+
+/// Messages to a torrent actor (other than peer bytes, which have their own channel).
+#[derive(Debug)]
+pub enum TorrentMsg {
+    /// An incoming connection whose handshake named this torrent; ours was already sent.
+    Incoming {
+        stream: TcpStream,
+        addr: SocketAddr,
+        theirs: Handshake,
+        rest: BytesMut,
+    },
+    /// A dial finished.
+    Dialed {
+        addr: SocketAddr,
+        result: Result<(TcpStream, Handshake, BytesMut), HandshakeError>,
+    },
+    /// Peer addresses from a tracker, the DHT, PEX or the user.
+    Peers(Vec<SocketAddr>, PeerSource),
+    /// Never dial this address (our own, as trackers report it).
+    Exclude(SocketAddr),
+    /// Disk space may be back: try downloading again.
+    ResumeDownloading,
+    /// Stop: close every connection and end the task.
+    Stop,
+}
+
+/// How the actor is wired up.
+pub struct ActorParts {
+    pub swarm: Swarm,
+    pub storage: Arc<dyn Storage>,
+    pub our_handshake: Handshake,
+    pub limits: HandshakeLimits,
+    pub inbox: mpsc::Receiver<TorrentMsg>,
+    /// A sender to the same inbox, for the dial tasks this actor starts.
+    pub inbox_tx: mpsc::Sender<TorrentMsg>,
+    pub stats: watch::Sender<TorrentStats>,
+    pub tasks: Tasks,
+}
+
+/// How often stats are published at most.
+const PUBLISH_EVERY: Duration = Duration::from_millis(250);
+/// Peer inputs handled per wake-up before outputs are flushed; amortises the flush.
+const BATCH: usize = 64;
+/// Capacity of the shared peer-input channel: bounds bytes read ahead of the actor to about
+/// this many 64 KiB reads; a full channel makes readers wait, which is TCP backpressure.
+const PEER_INPUT_CAPACITY: usize = 256;
+
+pub(crate) struct Actor {
+    swarm: Swarm,
+    storage: Arc<dyn Storage>,
+    ours: Handshake,
+    limits: HandshakeLimits,
+    writers: HashMap<PeerKey, mpsc::UnboundedSender<Bytes>>,
+    peer_tx: mpsc::Sender<PeerInput>,
+    inbox_tx: mpsc::Sender<TorrentMsg>,
+    disk_tx: disk::DiskResults,
+    stats: watch::Sender<TorrentStats>,
+    tasks: Tasks,
+    last_publish: Instant,
+    stopping: bool,
+    message: Option<String>,
+}
+
+/// Runs a torrent until it is stopped or its inbox closes.
+pub async fn run_torrent(parts: ActorParts) {
+    let ActorParts {
+        swarm,
+        storage,
+        our_handshake,
+        limits,
+        mut inbox,
+        inbox_tx,
+        stats,
+        tasks,
+    } = parts;
+    let (peer_tx, mut peer_rx) = mpsc::channel(PEER_INPUT_CAPACITY);
+    let (disk_tx, mut disk_rx) = mpsc::unbounded_channel();
+    let mut actor = Actor {
+        swarm,
+        storage,
+        ours: our_handshake,
+        limits,
+        writers: HashMap::new(),
+        peer_tx,
+        inbox_tx,
+        disk_tx,
+        stats,
+        tasks,
+        last_publish: Instant::now() - PUBLISH_EVERY,
+        stopping: false,
+        message: None,
+    };
+    actor.after_input();
+    loop {
+        let deadline = actor
+            .swarm
+            .poll_timeout()
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
+        let publish_at = actor.last_publish + PUBLISH_EVERY;
+        let wake = deadline.min(publish_at);
+        tokio::select! {
+            msg = inbox.recv() => match msg {
+                Some(TorrentMsg::Stop) | None => break,
+                Some(msg) => actor.on_msg(msg),
+            },
+            input = peer_rx.recv() => {
+                // `peer_tx` lives in the actor, so this channel never closes while we run.
+                if let Some(input) = input {
+                    actor.on_peer_input(input);
+                    for _ in 0..BATCH {
+                        match peer_rx.try_recv() {
+                            Ok(input) => actor.on_peer_input(input),
+                            Err(_) => break,
+                        }
+                    }
+                }
+            }
+            done = disk_rx.recv() => {
+                if let Some(done) = done {
+                    actor.swarm.handle_disk_done(Instant::now(), done);
+                    while let Ok(done) = disk_rx.try_recv() {
+                        actor.swarm.handle_disk_done(Instant::now(), done);
+                    }
+                }
+            }
+            _ = tokio::time::sleep_until(wake.into()) => {
+                let now = Instant::now();
+                if now >= deadline {
+                    actor.swarm.handle_timeout(now);
+                }
+            }
+        }
+        actor.after_input();
+    }
+    actor.stop().await;
+}
+
+impl Actor {
+    fn on_msg(&mut self, msg: TorrentMsg) {
+        let now = Instant::now();
+        match msg {
+            TorrentMsg::Incoming {
+                stream,
+                addr,
+                theirs,
+                rest,
+            } => self.connected(stream, addr, theirs, rest, false),
+            TorrentMsg::Dialed { addr, result } => match result {
+                Ok((stream, theirs, rest)) => self.connected(stream, addr, theirs, rest, true),
+                Err(e) => {
+                    tracing::debug!(%addr, error = %e, "dial failed");
+                    if matches!(e, HandshakeError::SelfConnection) {
+                        self.swarm.exclude_addr(addr);
+                    }
+                    self.swarm.dial_failed(now, addr);
+                }
+            },
+            TorrentMsg::Peers(addrs, source) => {
+                self.swarm.add_peers(now, addrs, source);
+            }
+            TorrentMsg::Exclude(addr) => self.swarm.exclude_addr(addr),
+            TorrentMsg::ResumeDownloading => {
+                self.message = None;
+                self.swarm.resume_downloading(now);
+            }
+            TorrentMsg::Stop => {}
+        }
+    }
+
+    fn connected(
+        &mut self,
+        stream: TcpStream,
+        addr: SocketAddr,
+        theirs: Handshake,
+        rest: BytesMut,
+        outgoing: bool,
+    ) {
+        let features = Features::negotiate(&self.ours, &theirs);
+        match self
+            .swarm
+            .peer_connected(Instant::now(), addr, theirs.peer_id, features, outgoing)
+        {
+            Ok(key) => {
+                let (tx, rx) = mpsc::unbounded_channel();
+                self.writers.insert(key, tx);
+                let _ = stream.set_nodelay(true);
+                self.tasks.spawn(
+                    "peer connection",
+                    run_connection(stream, key.get(), rest, self.peer_tx.clone(), rx),
+                );
+            }
+            Err(reason) => tracing::debug!(%addr, ?reason, "connection refused"),
+        }
+    }
+
+    fn on_peer_input(&mut self, input: PeerInput) {
+        let now = Instant::now();
+        match input {
+            PeerInput::Data(key, bytes) => {
+                self.swarm.handle_peer_bytes(now, PeerKey::new(key), &bytes)
+            }
+            PeerInput::Closed(key, reason) => {
+                let key = PeerKey::new(key);
+                if self.writers.remove(&key).is_some() {
+                    tracing::debug!(key = key.get(), %reason, "peer disconnected");
+                    self.swarm.peer_disconnected(now, key);
+                }
+            }
+        }
+    }
+
+    /// Drains the swarm's outputs: bytes to peers, disk work, events; publishes stats.
+    fn after_input(&mut self) {
+        while let Some((key, bytes)) = self.swarm.poll_transmit() {
+            if let Some(w) = self.writers.get(&key) {
+                let _ = w.send(bytes);
+            }
+        }
+        while let Some(op) = self.swarm.poll_disk_op() {
+            disk::submit(&self.storage, op, &self.disk_tx);
+        }
+        while let Some(event) = self.swarm.poll_event() {
+            self.on_event(event);
+        }
+        if self.last_publish.elapsed() >= PUBLISH_EVERY {
+            self.publish();
+        }
+    }
+
+    fn on_event(&mut self, event: SwarmEvent) {
+        match event {
+            SwarmEvent::Dial(addr) => {
+                if self.stopping {
+                    return;
+                }
+                let ours = self.ours;
+                let limits = self.limits;
+                let inbox = self.inbox_tx.clone();
+                self.tasks.spawn("dial", async move {
+                    let result = connect_outgoing(addr, ours, limits).await;
+                    let _ = inbox.send(TorrentMsg::Dialed { addr, result }).await;
+                });
+            }
+            SwarmEvent::Close(key, reason) => {
+                tracing::debug!(key = key.get(), ?reason, "closing peer");
+                // Dropping the writer ends the connection task.
+                self.writers.remove(&key);
+            }
+            SwarmEvent::PieceVerified(_) | SwarmEvent::HashFailed(_) => {}
+            SwarmEvent::Completed => {
+                tracing::info!("download complete");
+                self.publish();
+            }
+            SwarmEvent::DiskError { message, disk_full } => {
+                let text = if disk_full {
+                    format!("disk full, downloading paused (seeding goes on): {message}")
+                } else {
+                    format!("disk error, downloading paused: {message}")
+                };
+                tracing::warn!("{text}");
+                self.message = Some(text);
+                self.publish();
+            }
+        }
+    }
+
+    fn publish(&mut self) {
+        let now = Instant::now();
+        self.last_publish = now;
+        let (down_rate, up_rate) = self.swarm.rates(now);
+        let peers = self.swarm.peer_infos(now);
+        let (known, banned) = self.swarm.addr_counts();
+        let have = self.swarm.have().count_ones();
+        let have_bytes = self.swarm.bytes_have();
+        let totals = self.swarm.totals().clone();
+        let complete = self.swarm.is_complete();
+        let paused = self.swarm.is_download_paused();
+        let disk_queue = self.swarm.disk_queue_bytes();
+        let message = self.message.clone();
+        let stopping = self.stopping;
+        self.stats.send_modify(|s| {
+            s.pieces_have = have;
+            s.have_bytes = have_bytes;
+            s.down_rate = down_rate;
+            s.up_rate = up_rate;
+            s.downloaded = totals.downloaded;
+            s.uploaded = totals.uploaded;
+            s.wasted = totals.wasted;
+            s.hash_failures = totals.hash_failures;
+            s.peers = peers;
+            s.known_addrs = known;
+            s.banned = banned;
+            s.disk_queue_bytes = disk_queue;
+            s.message = message;
+            s.at = now;
+            s.state = if stopping {
+                TorrentState::Stopped
+            } else if complete {
+                TorrentState::Seeding
+            } else if paused {
+                TorrentState::DiskPaused
+            } else {
+                TorrentState::Downloading
+            };
+        });
+    }
+
+    /// Closes every connection, makes written data durable, publishes the final state.
+    async fn stop(&mut self) {
+        self.stopping = true;
+        self.writers.clear();
+        let storage = Arc::clone(&self.storage);
+        let flushed = tokio::task::spawn_blocking(move || storage.flush()).await;
+        if let Ok(Err(e)) = flushed {
+            self.message = Some(format!("could not flush data to disk: {e}"));
+        }
+        self.publish();
+    }
+}

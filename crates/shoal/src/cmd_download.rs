@@ -1,0 +1,195 @@
+//! `shoal download`: fetch a torrent into a directory, optionally seed afterwards.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use clap::Args;
+use shoal_core::metainfo::Metainfo;
+use shoal_engine::{AddTorrent, Session, SessionConfig, TorrentState, TorrentStats};
+
+use crate::human;
+
+#[derive(Debug, Args)]
+pub struct DownloadArgs {
+    /// The .torrent file to download.
+    pub torrent: PathBuf,
+    /// Directory to download into.
+    #[arg(short, long, value_name = "DIR", default_value = ".")]
+    pub output: PathBuf,
+    /// Accept incoming peers on this address (port 0 picks a free port).
+    #[arg(long, value_name = "ADDR:PORT", default_value = "0.0.0.0:6881")]
+    pub listen: SocketAddr,
+    /// Dial this peer directly. Repeatable; works with or without trackers.
+    #[arg(long = "peer", value_name = "ADDR:PORT")]
+    pub peers: Vec<SocketAddr>,
+    /// Connections at most.
+    #[arg(long, value_name = "N", default_value_t = 80)]
+    pub max_peers: usize,
+    /// Do not announce to the torrent's trackers.
+    #[arg(long)]
+    pub no_trackers: bool,
+    /// Plain progress lines instead of the dashboard.
+    #[arg(long)]
+    pub no_tui: bool,
+    /// Keep running as a seed after the download completes.
+    #[arg(long)]
+    pub seed: bool,
+    /// Do not use the DHT.
+    #[arg(long)]
+    pub no_dht: bool,
+    /// Download only these files (indices as `shoal info` lists them from 0: `0,2,5-7`).
+    #[arg(long, value_name = "LIST")]
+    pub files: Option<String>,
+    /// Seconds between progress lines when output is not a terminal.
+    #[arg(long, value_name = "SECS", default_value_t = 5, hide = true)]
+    pub progress_every: u64,
+}
+
+/// Exit code when stopped by Ctrl-C or SIGTERM before completion.
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+pub fn run(args: &DownloadArgs, out: &mut dyn Write, terminal: bool) -> anyhow::Result<i32> {
+    let bytes = std::fs::read(&args.torrent)
+        .with_context(|| format!("cannot read {}", args.torrent.display()))?;
+    let meta = Metainfo::from_bytes(&bytes)
+        .with_context(|| format!("{} is not a valid torrent", args.torrent.display()))?;
+    let files = match &args.files {
+        Some(list) => Some(parse_file_list(list, meta.files().len())?),
+        None => None,
+    };
+    std::fs::create_dir_all(&args.output)
+        .with_context(|| format!("cannot create {}", args.output.display()))?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(download(args, Arc::new(meta), files, out, terminal))
+}
+
+async fn download(
+    args: &DownloadArgs,
+    meta: Arc<Metainfo>,
+    files: Option<Vec<bool>>,
+    out: &mut dyn Write,
+    terminal: bool,
+) -> anyhow::Result<i32> {
+    let mut config = SessionConfig { listen: Some(args.listen), ..SessionConfig::default() };
+    config.swarm.max_peers = args.max_peers;
+    let mut session = Session::start(config).await?;
+    let add = AddTorrent {
+        metainfo: Arc::clone(&meta),
+        download_dir: args.output.clone(),
+        peers: args.peers.clone(),
+        use_trackers: !args.no_trackers,
+        files,
+    };
+    let name = meta.name().to_string();
+    let mut handle = session
+        .add_torrent(add, |_, _| {})
+        .await
+        .with_context(|| format!("cannot start {name}"))?;
+    let mut stats = handle.stats();
+    let every = if terminal { Duration::from_millis(500) } else { Duration::from_secs(args.progress_every.max(1)) };
+    let mut ticker = tokio::time::interval(every);
+    let started = Instant::now();
+    let mut announced_complete = false;
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot watch for SIGTERM")?;
+    let code = loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break EXIT_INTERRUPTED,
+            _ = sigterm.recv() => break EXIT_INTERRUPTED,
+            _ = ticker.tick() => {
+                let s = stats.borrow_and_update().clone();
+                print_progress(out, &s, started, terminal);
+                if let TorrentState::Failed(why) = &s.state {
+                    bail!("{name}: {why}");
+                }
+                if s.is_complete() && !announced_complete {
+                    announced_complete = true;
+                    let _ = writeln!(out, "{}complete: {} in {:.1} s", if terminal { "\n" } else { "" }, name, started.elapsed().as_secs_f64());
+                    if !args.seed {
+                        break 0;
+                    }
+                    let _ = writeln!(out, "seeding; Ctrl-C to stop");
+                }
+            }
+        }
+    };
+    handle.stop(Duration::from_secs(8)).await;
+    session.shutdown(Duration::from_secs(2)).await;
+    let _ = out.flush();
+    Ok(code)
+}
+
+fn print_progress(out: &mut dyn Write, s: &TorrentStats, started: Instant, terminal: bool) {
+    let pct = if s.total_length == 0 { 100.0 } else { s.have_bytes as f64 * 100.0 / s.total_length as f64 };
+    let left = s.total_length.saturating_sub(s.have_bytes);
+    let eta = if s.down_rate > 0 && left > 0 {
+        format!("{}s", left / s.down_rate)
+    } else {
+        "-".to_string()
+    };
+    let state = match &s.state {
+        TorrentState::Checking { done, of } => format!("checking {done}/{of}"),
+        TorrentState::Downloading => "downloading".to_string(),
+        TorrentState::Seeding => "seeding".to_string(),
+        TorrentState::DiskPaused => "paused (disk)".to_string(),
+        TorrentState::Stopped => "stopped".to_string(),
+        TorrentState::Failed(_) => "failed".to_string(),
+    };
+    let line = format!(
+        "{state} {pct:5.1}% {}/{} down {}/s up {}/s peers {} eta {eta} elapsed {:.0}s{}",
+        human::size(s.have_bytes),
+        human::size(s.total_length),
+        human::size(s.down_rate),
+        human::size(s.up_rate),
+        s.peers.len(),
+        started.elapsed().as_secs_f64(),
+        s.message.as_ref().map(|m| format!(" | {m}")).unwrap_or_default(),
+    );
+    if terminal {
+        let _ = write!(out, "\r\x1b[2K{line}");
+    } else {
+        let _ = writeln!(out, "{line}");
+    }
+    let _ = out.flush();
+}
+
+/// `0,2,5-7` over `count` files.
+fn parse_file_list(list: &str, count: usize) -> anyhow::Result<Vec<bool>> {
+    let mut wanted = vec![false; count];
+    for part in list.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (a, b) = match part.split_once('-') {
+            Some((a, b)) => (a.trim(), b.trim()),
+            None => (part, part),
+        };
+        let (Ok(a), Ok(b)) = (a.parse::<usize>(), b.parse::<usize>()) else {
+            bail!("--files: '{part}' is not an index or a range");
+        };
+        if a > b || b >= count {
+            bail!("--files: '{part}' is outside 0-{}", count.saturating_sub(1));
+        }
+        for w in &mut wanted[a..=b] {
+            *w = true;
+        }
+    }
+    Ok(wanted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_lists() {
+        assert_eq!(parse_file_list("0,2-3", 5).unwrap(), vec![true, false, true, true, false]);
+        assert!(parse_file_list("5", 5).is_err());
+        assert!(parse_file_list("3-1", 5).is_err());
+        assert!(parse_file_list("x", 5).is_err());
+    }
+}

@@ -1,0 +1,42 @@
+//! The sans-IO brain of one torrent.
+//!
+//! [`Swarm`] joins the per-connection wire sessions (`shoal-wire`) with the piece picker and
+//! choker (`shoal-picker`), the address book and hash-failure accounting. It takes bytes,
+//! disk completions and the time; it gives back bytes to send, disk operations and events.
+//!
+//! # Why a separate sans-IO layer
+//!
+//! The hard bugs of a BitTorrent client live here: a block arriving after its cancel, a choke
+//! while requests are in flight, a peer vanishing mid-piece, endgame duplicates, a hash failure
+//! followed by a ban. Because nothing here touches a socket, a file or a clock, tests drive a
+//! whole swarm of these cores on a virtual clock with a seeded RNG and replay any failure
+//! exactly; the tokio engine around it only moves bytes and runs disk operations.
+//!
+//! Pieces are assembled in memory and handed to the disk whole ([`DiskOp::WritePiece`]): the
+//! disk hashes them before writing, so a bad piece never reaches the file and a good one is
+//! written with one positioned write per file it touches.
+
+mod addrs;
+mod ban;
+mod download;
+mod peer;
+mod priorities;
+mod rate;
+mod swarm;
+mod types;
+mod upload;
+
+pub use addrs::PeerSource;
+pub use rate::Rate;
+pub use shoal_picker::PeerKey;
+pub use swarm::{PeerInfo, Swarm, SwarmTotals, TorrentParams};
+pub use types::{CloseReason, DiskDone, DiskOp, SwarmConfig, SwarmEvent};
+
+/// Why a swarm could not be built. The torrent cannot be started.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SwarmError {
+    #[error("piece hashes, piece length, total length and have-bitfield disagree")]
+    BadGeometry,
+    #[error("piece picker refused the torrent: {0}")]
+    Picker(String),
+}

@@ -1,0 +1,45 @@
+//! What the swarm keeps about one connected peer besides its wire session.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use shoal_core::PeerId;
+use shoal_wire::PeerSession;
+
+use crate::addrs::PeerSource;
+use crate::rate::Rate;
+
+/// How this peer's pieces are counted in the picker's availability, so that exactly the same
+/// thing is taken back when it leaves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Counted {
+    /// No bitfield yet (or have-none): only individual HAVEs, which the session's bitfield holds.
+    Pieces,
+    /// Counted as a seed (have-all or a full bitfield).
+    All,
+}
+
+pub(crate) struct Peer {
+    pub addr: SocketAddr,
+    pub source: PeerSource,
+    pub peer_id: PeerId,
+    pub session: PeerSession,
+    pub counted: Counted,
+    /// We want something it has (and said so).
+    pub interesting: bool,
+    pub down: Rate,
+    pub up: Rate,
+    pub connected_at: Instant,
+    pub last_block_at: Option<Instant>,
+    /// Pieces that failed their hash with a block from this peer.
+    pub strikes: u32,
+    /// Upload reads waiting on the disk.
+    pub reads_in_flight: usize,
+    pub outgoing: bool,
+}
+
+impl Peer {
+    pub fn is_seed(&self) -> bool {
+        self.counted == Counted::All
+    }
+}
