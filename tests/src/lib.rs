@@ -1,1 +1,4 @@
-//! Integration tests live in tests/; this library only holds shared helpers.
+//! Helpers shared by the integration and interop tests in `tests/tests/`.
+
+pub mod evil_seeder;
+pub mod shoal_bin;

@@ -47,6 +47,10 @@ pub struct DownloadArgs {
     /// Seconds between progress lines when output is not a terminal.
     #[arg(long, value_name = "SECS", default_value_t = 5, hide = true)]
     pub progress_every: u64,
+    /// At exit, write the final statistics (totals, hash failures, bans, connected peers) to
+    /// this file as JSON. For tests and scripts.
+    #[arg(long, value_name = "PATH", hide = true)]
+    pub stats_json: Option<PathBuf>,
 }
 
 /// Exit code when stopped by Ctrl-C or SIGTERM before completion.
@@ -77,7 +81,10 @@ async fn download(
     out: &mut dyn Write,
     terminal: bool,
 ) -> anyhow::Result<i32> {
-    let mut config = SessionConfig { listen: Some(args.listen), ..SessionConfig::default() };
+    let mut config = SessionConfig {
+        listen: Some(args.listen),
+        ..SessionConfig::default()
+    };
     config.swarm.max_peers = args.max_peers;
     let mut session = Session::start(config).await?;
     let add = AddTorrent {
@@ -93,41 +100,112 @@ async fn download(
         .await
         .with_context(|| format!("cannot start {name}"))?;
     let mut stats = handle.stats();
-    let every = if terminal { Duration::from_millis(500) } else { Duration::from_secs(args.progress_every.max(1)) };
+    let every = if terminal {
+        Duration::from_millis(500)
+    } else {
+        Duration::from_secs(args.progress_every.max(1))
+    };
     let mut ticker = tokio::time::interval(every);
     let started = Instant::now();
     let mut announced_complete = false;
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("cannot watch for SIGTERM")?;
     let code = loop {
+        let mut print = false;
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break EXIT_INTERRUPTED,
             _ = sigterm.recv() => break EXIT_INTERRUPTED,
-            _ = ticker.tick() => {
-                let s = stats.borrow_and_update().clone();
-                print_progress(out, &s, started, terminal);
-                if let TorrentState::Failed(why) = &s.state {
-                    bail!("{name}: {why}");
-                }
-                if s.is_complete() && !announced_complete {
-                    announced_complete = true;
-                    let _ = writeln!(out, "{}complete: {} in {:.1} s", if terminal { "\n" } else { "" }, name, started.elapsed().as_secs_f64());
-                    if !args.seed {
-                        break 0;
-                    }
-                    let _ = writeln!(out, "seeding; Ctrl-C to stop");
+            _ = ticker.tick() => print = true,
+            changed = stats.changed() => {
+                if changed.is_err() {
+                    bail!("{name}: the torrent stopped unexpectedly");
                 }
             }
+        }
+        let s = stats.borrow_and_update().clone();
+        if let TorrentState::Failed(why) = &s.state {
+            bail!("{name}: {why}");
+        }
+        let finished = s.is_complete() && !announced_complete;
+        if print || finished {
+            print_progress(out, &s, started, terminal);
+        }
+        if finished {
+            announced_complete = true;
+            let nl = if terminal { "\n" } else { "" };
+            let secs = started.elapsed().as_secs_f64();
+            let _ = writeln!(out, "{nl}complete: {name} in {secs:.1} s");
+            if !args.seed {
+                break 0;
+            }
+            let _ = writeln!(out, "seeding; Ctrl-C to stop");
         }
     };
     handle.stop(Duration::from_secs(8)).await;
     session.shutdown(Duration::from_secs(2)).await;
     let _ = out.flush();
+    if let Some(path) = &args.stats_json {
+        let last = stats.borrow().clone();
+        write_stats_json(path, &last, code)?;
+    }
     Ok(code)
 }
 
+/// Writes the final statistics as one JSON object, through a temporary file and a rename so a
+/// reader never sees half of it. `peers` holds only the connections still open at the end:
+/// byte counts of peers that left earlier are in the totals, not per peer.
+fn write_stats_json(
+    path: &std::path::Path,
+    s: &TorrentStats,
+    exit_code: i32,
+) -> anyhow::Result<()> {
+    let peers: Vec<serde_json::Value> = s
+        .peers
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "addr": p.addr.to_string(),
+                "client": p.client,
+                "source": p.source.label(),
+                "outgoing": p.outgoing,
+                "downloaded": p.downloaded,
+                "uploaded": p.uploaded,
+                "hash_strikes": p.hash_strikes,
+            })
+        })
+        .collect();
+    let doc = serde_json::json!({
+        "name": s.name,
+        "info_hash": s.info_hash_hex,
+        "exit_code": exit_code,
+        "have_all": s.pieces_have == s.pieces_total,
+        "total_length": s.total_length,
+        "have_bytes": s.have_bytes,
+        "pieces_have": s.pieces_have,
+        "pieces_total": s.pieces_total,
+        "downloaded": s.downloaded,
+        "uploaded": s.uploaded,
+        "wasted": s.wasted,
+        "hash_failures": s.hash_failures,
+        "banned": s.banned,
+        "known_addrs": s.known_addrs,
+        "message": s.message,
+        "peers": peers,
+    });
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    std::fs::write(&tmp, doc.to_string())
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
 fn print_progress(out: &mut dyn Write, s: &TorrentStats, started: Instant, terminal: bool) {
-    let pct = if s.total_length == 0 { 100.0 } else { s.have_bytes as f64 * 100.0 / s.total_length as f64 };
+    let pct = if s.total_length == 0 {
+        100.0
+    } else {
+        s.have_bytes as f64 * 100.0 / s.total_length as f64
+    };
     let left = s.total_length.saturating_sub(s.have_bytes);
     let eta = if s.down_rate > 0 && left > 0 {
         format!("{}s", left / s.down_rate)
@@ -150,7 +228,10 @@ fn print_progress(out: &mut dyn Write, s: &TorrentStats, started: Instant, termi
         human::size(s.up_rate),
         s.peers.len(),
         started.elapsed().as_secs_f64(),
-        s.message.as_ref().map(|m| format!(" | {m}")).unwrap_or_default(),
+        s.message
+            .as_ref()
+            .map(|m| format!(" | {m}"))
+            .unwrap_or_default(),
     );
     if terminal {
         let _ = write!(out, "\r\x1b[2K{line}");
@@ -187,7 +268,10 @@ mod tests {
 
     #[test]
     fn file_lists() {
-        assert_eq!(parse_file_list("0,2-3", 5).unwrap(), vec![true, false, true, true, false]);
+        assert_eq!(
+            parse_file_list("0,2-3", 5).unwrap(),
+            vec![true, false, true, true, false]
+        );
         assert!(parse_file_list("5", 5).is_err());
         assert!(parse_file_list("3-1", 5).is_err());
         assert!(parse_file_list("x", 5).is_err());
