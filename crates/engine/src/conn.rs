@@ -2,9 +2,13 @@
 //! actor as [`PeerInput::Data`]; everything the actor wants sent arrives on the writer channel.
 //! Generic over the stream so tests can use `tokio::io::duplex`.
 
+use std::sync::Arc;
+
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::mpsc;
+
+use crate::limits::RateLimits;
 
 /// The actor's name for one connection.
 pub type PeerKey = u64;
@@ -30,12 +34,14 @@ pub async fn run_connection<S>(
     initial: BytesMut,
     to_actor: mpsc::Sender<PeerInput>,
     mut outgoing: mpsc::UnboundedReceiver<Bytes>,
+    limits: Arc<RateLimits>,
 ) where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (mut reader, mut writer) = tokio::io::split(stream);
     let read_side = {
         let to_actor = to_actor.clone();
+        let limits = Arc::clone(&limits);
         async move {
             let mut buf = initial;
             loop {
@@ -48,7 +54,13 @@ pub async fn run_connection<S>(
                 buf.reserve(READ_CHUNK);
                 match reader.read_buf(&mut buf).await {
                     Ok(0) => return "peer closed the connection".to_string(),
-                    Ok(_) => {}
+                    Ok(n) => {
+                        // Paying after the read keeps the average exact; TCP's window does
+                        // the rest of the throttling while we wait.
+                        if let Some(bucket) = &limits.download {
+                            bucket.acquire(n as u64).await;
+                        }
+                    }
                     Err(e) => return format!("read error: {e}"),
                 }
             }
@@ -56,6 +68,9 @@ pub async fn run_connection<S>(
     };
     let write_side = async move {
         while let Some(bytes) = outgoing.recv().await {
+            if let Some(bucket) = &limits.upload {
+                bucket.acquire(bytes.len() as u64).await;
+            }
             if let Err(e) = writer.write_all(&bytes).await {
                 return format!("write error: {e}");
             }
@@ -80,13 +95,9 @@ mod tests {
         let (ours, mut theirs) = tokio::io::duplex(1 << 16);
         let (tx, mut rx) = mpsc::channel(8);
         let (out_tx, out_rx) = mpsc::unbounded_channel();
-        let task = tokio::spawn(run_connection(
-            ours,
-            9,
-            BytesMut::from(&b"ab"[..]),
-            tx,
-            out_rx,
-        ));
+        let limits = Arc::new(RateLimits::default());
+        let initial = BytesMut::from(&b"ab"[..]);
+        let task = tokio::spawn(run_connection(ours, 9, initial, tx, out_rx, limits));
         match rx.recv().await {
             Some(PeerInput::Data(9, b)) => assert_eq!(&b[..], b"ab"),
             other => panic!("unexpected {other:?}"),

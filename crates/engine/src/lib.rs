@@ -15,6 +15,7 @@ pub mod announce;
 pub mod conn;
 pub mod disk;
 pub mod handshake;
+pub mod limits;
 pub mod session;
 pub mod stats;
 pub mod tasks;

@@ -24,6 +24,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::announce::{run_announcer, AnnouncerParts, TrackerStatus};
 use crate::handshake::{answer_incoming, read_handshake, HandshakeLimits};
+use crate::limits::{RateLimits, TokenBucket};
 use crate::stats::{TorrentState, TorrentStats};
 use crate::tasks::Tasks;
 use crate::torrent::{run_torrent, ActorParts, TorrentMsg};
@@ -42,6 +43,10 @@ pub struct SessionConfig {
     pub numwant: u32,
     /// Seed for every random choice of the session (peer id, picker ties); random by default.
     pub seed: Option<u64>,
+    /// Global upload limit in bytes/s.
+    pub upload_limit: Option<u64>,
+    /// Global download limit in bytes/s.
+    pub download_limit: Option<u64>,
 }
 
 impl Default for SessionConfig {
@@ -53,6 +58,8 @@ impl Default for SessionConfig {
             tracker: shoal_tracker::client::ClientConfig::default(),
             numwant: 80,
             seed: None,
+            upload_limit: None,
+            download_limit: None,
         }
     }
 }
@@ -95,6 +102,7 @@ pub struct Session {
     tasks: Tasks,
     tracker_client: TrackerClient,
     rng: rand::rngs::StdRng,
+    limits: Arc<RateLimits>,
 }
 
 /// Control of one running torrent.
@@ -139,6 +147,10 @@ impl Session {
             }
             None => (None, None),
         };
+        let limits = Arc::new(RateLimits {
+            upload: config.upload_limit.map(TokenBucket::new),
+            download: config.download_limit.map(TokenBucket::new),
+        });
         Ok(Self {
             config,
             peer_id,
@@ -147,6 +159,7 @@ impl Session {
             tasks,
             tracker_client,
             rng,
+            limits,
         })
     }
 
@@ -250,11 +263,12 @@ impl Session {
             swarm,
             storage,
             our_handshake: ours,
-            limits: self.config.handshake,
+            handshake_limits: self.config.handshake,
             inbox: inbox_rx,
             inbox_tx: inbox_tx.clone(),
             stats: stats_tx,
             tasks: self.tasks.clone(),
+            limits: Arc::clone(&self.limits),
         };
         self.tasks.spawn("torrent", async move {
             run_torrent(parts).await;

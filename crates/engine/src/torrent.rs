@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, watch};
 use crate::conn::{run_connection, PeerInput};
 use crate::disk;
 use crate::handshake::{connect_outgoing, HandshakeError, HandshakeLimits};
+use crate::limits::RateLimits;
 use crate::stats::{TorrentState, TorrentStats};
 use crate::tasks::Tasks;
 
@@ -49,12 +50,13 @@ pub struct ActorParts {
     pub swarm: Swarm,
     pub storage: Arc<dyn Storage>,
     pub our_handshake: Handshake,
-    pub limits: HandshakeLimits,
+    pub handshake_limits: HandshakeLimits,
     pub inbox: mpsc::Receiver<TorrentMsg>,
     /// A sender to the same inbox, for the dial tasks this actor starts.
     pub inbox_tx: mpsc::Sender<TorrentMsg>,
     pub stats: watch::Sender<TorrentStats>,
     pub tasks: Tasks,
+    pub limits: Arc<RateLimits>,
 }
 
 /// How often stats are published at most.
@@ -69,13 +71,14 @@ pub(crate) struct Actor {
     swarm: Swarm,
     storage: Arc<dyn Storage>,
     ours: Handshake,
-    limits: HandshakeLimits,
+    handshake_limits: HandshakeLimits,
     writers: HashMap<PeerKey, mpsc::UnboundedSender<Bytes>>,
     peer_tx: mpsc::Sender<PeerInput>,
     inbox_tx: mpsc::Sender<TorrentMsg>,
     disk_tx: disk::DiskResults,
     stats: watch::Sender<TorrentStats>,
     tasks: Tasks,
+    limits: Arc<RateLimits>,
     last_publish: Instant,
     stopping: bool,
     message: Option<String>,
@@ -87,11 +90,12 @@ pub async fn run_torrent(parts: ActorParts) {
         swarm,
         storage,
         our_handshake,
-        limits,
+        handshake_limits,
         mut inbox,
         inbox_tx,
         stats,
         tasks,
+        limits,
     } = parts;
     let (peer_tx, mut peer_rx) = mpsc::channel(PEER_INPUT_CAPACITY);
     let (disk_tx, mut disk_rx) = mpsc::unbounded_channel();
@@ -99,13 +103,14 @@ pub async fn run_torrent(parts: ActorParts) {
         swarm,
         storage,
         ours: our_handshake,
-        limits,
+        handshake_limits,
         writers: HashMap::new(),
         peer_tx,
         inbox_tx,
         disk_tx,
         stats,
         tasks,
+        limits,
         last_publish: Instant::now() - PUBLISH_EVERY,
         stopping: false,
         message: None,
@@ -206,7 +211,14 @@ impl Actor {
                 let _ = stream.set_nodelay(true);
                 self.tasks.spawn(
                     "peer connection",
-                    run_connection(stream, key.get(), rest, self.peer_tx.clone(), rx),
+                    run_connection(
+                        stream,
+                        key.get(),
+                        rest,
+                        self.peer_tx.clone(),
+                        rx,
+                        Arc::clone(&self.limits),
+                    ),
                 );
             }
             Err(reason) => tracing::debug!(%addr, ?reason, "connection refused"),
@@ -254,7 +266,7 @@ impl Actor {
                     return;
                 }
                 let ours = self.ours;
-                let limits = self.limits;
+                let limits = self.handshake_limits;
                 let inbox = self.inbox_tx.clone();
                 self.tasks.spawn("dial", async move {
                     let result = connect_outgoing(addr, ours, limits).await;

@@ -28,6 +28,8 @@ pub enum Command {
     Create(CreateArgs),
     /// Download a torrent (and seed it with --seed).
     Download(cmd_download::DownloadArgs),
+    /// Check a torrent's data in a directory and seed it.
+    Seed(cmd_download::SeedArgs),
 }
 
 #[derive(Debug, Args)]
@@ -52,7 +54,9 @@ pub struct CreateArgs {
     /// Web seed URL (BEP 19). Repeatable.
     #[arg(short = 'w', long = "web-seed", value_name = "URL")]
     pub web_seeds: Vec<String>,
-    /// `auto`, or a power of two of at least 16 KiB: bytes, or with a suffix (256K, 1M).
+    /// `auto`, or a power of two from 16 KiB to 256 MiB: bytes, or with a suffix (256K, 1M).
+    /// `auto` picks the smallest power of two from 16 KiB to 16 MiB that makes at most 2048
+    /// pieces.
     #[arg(short = 'l', long, value_name = "auto|BYTES", default_value = "auto")]
     pub piece_length: String,
     /// Mark the torrent private (BEP 27): peers come only from its trackers.
@@ -99,6 +103,7 @@ where
         Command::Info(args) => cmd_info::run(args, out).map(|()| 0),
         Command::Create(args) => cmd_create::run(args, out, err, terminal).map(|()| 0),
         Command::Download(args) => cmd_download::run(args, out, terminal),
+        Command::Seed(args) => cmd_download::run(&args.as_download(), out, terminal),
     };
     match result {
         Ok(code) => code,

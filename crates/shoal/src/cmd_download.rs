@@ -44,6 +44,8 @@ pub struct DownloadArgs {
     /// Download only these files (indices as `shoal info` lists them from 0: `0,2,5-7`).
     #[arg(long, value_name = "LIST")]
     pub files: Option<String>,
+    #[command(flatten)]
+    pub seeding: SeedLimits,
     /// Seconds between progress lines when output is not a terminal.
     #[arg(long, value_name = "SECS", default_value_t = 5, hide = true)]
     pub progress_every: u64,
@@ -51,6 +53,119 @@ pub struct DownloadArgs {
     /// this file as JSON. For tests and scripts.
     #[arg(long, value_name = "PATH", hide = true)]
     pub stats_json: Option<PathBuf>,
+}
+
+/// When to stop seeding, and global rate limits (shared by `download` and `seed`).
+#[derive(Debug, Args, Clone)]
+pub struct SeedLimits {
+    /// Stop seeding once uploaded bytes reach R times the torrent's size.
+    #[arg(long, value_name = "R")]
+    pub seed_ratio: Option<f64>,
+    /// Stop seeding after this long (e.g. 90s, 30m, 2h, 1h30m).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub seed_time: Option<Duration>,
+    /// Global upload limit in bytes per second (e.g. 500K, 2M).
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    pub upload_limit: Option<u64>,
+    /// Global download limit in bytes per second (e.g. 500K, 2M).
+    #[arg(long, value_name = "RATE", value_parser = parse_rate)]
+    pub download_limit: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct SeedArgs {
+    /// The .torrent file to seed.
+    pub torrent: PathBuf,
+    /// The directory that holds the torrent's data (as `download -o` would have made it).
+    #[arg(long, value_name = "DIR", default_value = ".")]
+    pub data: PathBuf,
+    /// Accept incoming peers on this address (port 0 picks a free port).
+    #[arg(long, value_name = "ADDR:PORT", default_value = "0.0.0.0:6881")]
+    pub listen: SocketAddr,
+    /// Dial this peer and upload to it. Repeatable.
+    #[arg(long = "peer", value_name = "ADDR:PORT")]
+    pub peers: Vec<SocketAddr>,
+    /// Connections at most.
+    #[arg(long, value_name = "N", default_value_t = 80)]
+    pub max_peers: usize,
+    /// Do not announce to the torrent's trackers.
+    #[arg(long)]
+    pub no_trackers: bool,
+    /// Plain progress lines instead of the dashboard.
+    #[arg(long)]
+    pub no_tui: bool,
+    /// Do not use the DHT.
+    #[arg(long)]
+    pub no_dht: bool,
+    #[command(flatten)]
+    pub seeding: SeedLimits,
+    /// Seconds between progress lines when output is not a terminal.
+    #[arg(long, value_name = "SECS", default_value_t = 5, hide = true)]
+    pub progress_every: u64,
+    /// At exit, write the final statistics as JSON (see `download`).
+    #[arg(long, value_name = "PATH", hide = true)]
+    pub stats_json: Option<PathBuf>,
+}
+
+impl SeedArgs {
+    /// `seed` is a download into the data directory that keeps seeding.
+    pub fn as_download(&self) -> DownloadArgs {
+        DownloadArgs {
+            torrent: self.torrent.clone(),
+            output: self.data.clone(),
+            listen: self.listen,
+            peers: self.peers.clone(),
+            max_peers: self.max_peers,
+            no_trackers: self.no_trackers,
+            no_tui: self.no_tui,
+            seed: true,
+            no_dht: self.no_dht,
+            files: None,
+            seeding: self.seeding.clone(),
+            progress_every: self.progress_every,
+            stats_json: self.stats_json.clone(),
+        }
+    }
+}
+
+fn parse_rate(s: &str) -> Result<u64, String> {
+    human::parse_bytes(s)
+        .filter(|r| *r > 0)
+        .ok_or_else(|| format!("'{s}' is not a rate like 500K or 2M"))
+}
+
+/// `90s`, `30m`, `2h`, `1h30m`, `45` (seconds).
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = || format!("'{s}' is not a duration like 90s, 30m, 2h or 1h30m");
+    let mut total = 0u64;
+    let mut num = String::new();
+    for c in s.trim().chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let n: u64 = num.parse().map_err(|_| bad())?;
+        num.clear();
+        let unit = match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            'd' => 86_400,
+            _ => return Err(bad()),
+        };
+        total = total
+            .checked_add(n.checked_mul(unit).ok_or_else(bad)?)
+            .ok_or_else(bad)?;
+    }
+    if !num.is_empty() {
+        total = total
+            .checked_add(num.parse::<u64>().map_err(|_| bad())?)
+            .ok_or_else(bad)?;
+    }
+    if total == 0 {
+        return Err(bad());
+    }
+    Ok(Duration::from_secs(total))
 }
 
 /// Exit code when stopped by Ctrl-C or SIGTERM before completion.
@@ -108,6 +223,7 @@ async fn download(
     let mut ticker = tokio::time::interval(every);
     let started = Instant::now();
     let mut announced_complete = false;
+    let mut seeding_since: Option<Instant> = None;
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("cannot watch for SIGTERM")?;
     let code = loop {
@@ -139,6 +255,21 @@ async fn download(
                 break 0;
             }
             let _ = writeln!(out, "seeding; Ctrl-C to stop");
+            seeding_since = Some(Instant::now());
+        }
+        if let Some(since) = seeding_since {
+            if let Some(limit) = args.seeding.seed_time {
+                if since.elapsed() >= limit {
+                    let _ = writeln!(out, "seed time reached");
+                    break 0;
+                }
+            }
+            if let Some(ratio) = args.seeding.seed_ratio {
+                if s.uploaded as f64 >= ratio * s.total_length as f64 {
+                    let _ = writeln!(out, "seed ratio reached");
+                    break 0;
+                }
+            }
         }
     };
     handle.stop(Duration::from_secs(8)).await;
@@ -265,6 +396,17 @@ fn parse_file_list(list: &str, count: usize) -> anyhow::Result<Vec<bool>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_and_rates() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
+        assert_eq!(parse_duration("45"), Ok(Duration::from_secs(45)));
+        assert!(parse_duration("0").is_err());
+        assert!(parse_duration("5x").is_err());
+        assert_eq!(parse_rate("2M"), Ok(2 << 20));
+        assert!(parse_rate("fast").is_err());
+    }
 
     #[test]
     fn file_lists() {
