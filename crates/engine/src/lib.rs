@@ -16,6 +16,8 @@ pub mod conn;
 pub mod disk;
 pub mod handshake;
 pub mod limits;
+pub mod resume;
+mod resume_writer;
 pub mod session;
 pub mod stats;
 pub mod tasks;

@@ -14,7 +14,7 @@ use bytes::BytesMut;
 use rand::Rng;
 use shoal_core::metainfo::Metainfo;
 use shoal_core::{Bitfield, PeerId};
-use shoal_storage::{FileStorage, Storage, StorageFile};
+use shoal_storage::{check_pieces, default_threads, FileStorage, Storage, StorageFile};
 use shoal_swarm::{PeerSource, Swarm, SwarmConfig, TorrentParams};
 use shoal_tracker::client::TrackerClient;
 use shoal_tracker::proto::TrackerList;
@@ -25,6 +25,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::announce::{run_announcer, AnnouncerParts, TrackerStatus};
 use crate::handshake::{answer_incoming, read_handshake, HandshakeLimits};
 use crate::limits::{RateLimits, TokenBucket};
+use crate::resume;
 use crate::stats::{TorrentState, TorrentStats};
 use crate::tasks::Tasks;
 use crate::torrent::{run_torrent, ActorParts, TorrentMsg};
@@ -47,6 +48,8 @@ pub struct SessionConfig {
     pub upload_limit: Option<u64>,
     /// Global download limit in bytes/s.
     pub download_limit: Option<u64>,
+    /// Where resume data is kept (`None`: no resume data, every start re-checks the files).
+    pub state_dir: Option<PathBuf>,
 }
 
 impl Default for SessionConfig {
@@ -60,6 +63,7 @@ impl Default for SessionConfig {
             seed: None,
             upload_limit: None,
             download_limit: None,
+            state_dir: None,
         }
     }
 }
@@ -201,21 +205,50 @@ impl Session {
         let hashes: Vec<[u8; 20]> = meta.piece_hashes().to_vec();
         let check_hashes = hashes.clone();
         let progress = Arc::new(check_progress);
+        let wire_id = meta.info_hash().wire_id();
+        let resume_path = self
+            .config
+            .state_dir
+            .as_ref()
+            .map(|d| resume::path_for(d, &wire_id));
+        let resume_file = resume_path.clone();
+        let layout = meta.layout();
         let (storage, have) = tokio::task::spawn_blocking(move || {
             let storage = FileStorage::open(&dir, piece_length, files)?;
-            let any_data = storage
-                .file_sizes_and_mtimes()?
-                .iter()
-                .any(|f| matches!(f, shoal_storage::FileState::Present { len, .. } if *len > 0));
-            let have = if any_data {
-                let p = Arc::clone(&progress);
-                storage.check_existing(&check_hashes, &move |c| {
-                    p(c.checked, c.total);
-                    std::ops::ControlFlow::Continue(())
-                })?
-            } else {
-                Bitfield::new(check_hashes.len() as u32)
+            let now = resume::file_records(&storage.file_sizes_and_mtimes()?);
+            let count = check_hashes.len() as u32;
+            let saved = resume_file
+                .as_deref()
+                .and_then(resume::load)
+                .filter(|r| r.info_hash == wire_id);
+            let (mut have, to_check) = match saved {
+                Some(r) => resume::trusted_pieces(&r, &now, &layout),
+                None => resume::trusted_pieces(
+                    &resume::ResumeData {
+                        info_hash: wire_id,
+                        have: Bitfield::new(count),
+                        files: Vec::new(),
+                    },
+                    &now,
+                    &layout,
+                ),
             };
+            if !to_check.is_empty() {
+                let p = Arc::clone(&progress);
+                let checked = check_pieces(
+                    &storage,
+                    &check_hashes,
+                    &to_check,
+                    default_threads(),
+                    &move |c| {
+                        p(c.checked, c.total);
+                        std::ops::ControlFlow::Continue(())
+                    },
+                )?;
+                for i in checked.iter_ones() {
+                    have.set(i, true);
+                }
+            }
             Ok::<_, shoal_storage::StorageError>((storage, have))
         })
         .await
@@ -223,7 +256,6 @@ impl Session {
         .map_err(|e| EngineError::Storage(e.to_string()))?;
         let storage: Arc<dyn Storage> = Arc::new(storage);
 
-        let wire_id = meta.info_hash().wire_id();
         let mut ours = Handshake::new(wire_id, self.peer_id);
         ours.set_extension_protocol_bit(true);
         ours.set_fast_bit(true);
@@ -269,6 +301,8 @@ impl Session {
             stats: stats_tx,
             tasks: self.tasks.clone(),
             limits: Arc::clone(&self.limits),
+            resume_path,
+            info_hash: wire_id,
         };
         self.tasks.spawn("torrent", async move {
             run_torrent(parts).await;

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,6 +18,7 @@ use crate::conn::{run_connection, PeerInput};
 use crate::disk;
 use crate::handshake::{connect_outgoing, HandshakeError, HandshakeLimits};
 use crate::limits::RateLimits;
+use crate::resume_writer::ResumeWriter;
 use crate::stats::{TorrentState, TorrentStats};
 use crate::tasks::Tasks;
 
@@ -57,6 +59,9 @@ pub struct ActorParts {
     pub stats: watch::Sender<TorrentStats>,
     pub tasks: Tasks,
     pub limits: Arc<RateLimits>,
+    /// Where to keep resume data, if anywhere.
+    pub resume_path: Option<PathBuf>,
+    pub info_hash: [u8; 20],
 }
 
 /// How often stats are published at most.
@@ -79,6 +84,7 @@ pub(crate) struct Actor {
     stats: watch::Sender<TorrentStats>,
     tasks: Tasks,
     limits: Arc<RateLimits>,
+    resume: ResumeWriter,
     last_publish: Instant,
     stopping: bool,
     message: Option<String>,
@@ -96,6 +102,8 @@ pub async fn run_torrent(parts: ActorParts) {
         stats,
         tasks,
         limits,
+        resume_path,
+        info_hash,
     } = parts;
     let (peer_tx, mut peer_rx) = mpsc::channel(PEER_INPUT_CAPACITY);
     let (disk_tx, mut disk_rx) = mpsc::unbounded_channel();
@@ -111,6 +119,7 @@ pub async fn run_torrent(parts: ActorParts) {
         stats,
         tasks,
         limits,
+        resume: ResumeWriter::new(resume_path, info_hash),
         last_publish: Instant::now() - PUBLISH_EVERY,
         stopping: false,
         message: None,
@@ -256,6 +265,7 @@ impl Actor {
         }
         if self.last_publish.elapsed() >= PUBLISH_EVERY {
             self.publish();
+            self.resume.maybe_save(&self.storage, self.swarm.have());
         }
     }
 
@@ -346,6 +356,7 @@ impl Actor {
         if let Ok(Err(e)) = flushed {
             self.message = Some(format!("could not flush data to disk: {e}"));
         }
+        self.resume.save_now(&self.storage, self.swarm.have()).await;
         self.publish();
     }
 }

@@ -46,6 +46,9 @@ pub struct DownloadArgs {
     pub files: Option<String>,
     #[command(flatten)]
     pub seeding: SeedLimits,
+    /// Where resume data is kept [default: $XDG_STATE_HOME/shoal or ~/.local/state/shoal].
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
     /// Seconds between progress lines when output is not a terminal.
     #[arg(long, value_name = "SECS", default_value_t = 5, hide = true)]
     pub progress_every: u64,
@@ -99,6 +102,9 @@ pub struct SeedArgs {
     pub no_dht: bool,
     #[command(flatten)]
     pub seeding: SeedLimits,
+    /// Where resume data is kept (see `download`).
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
     /// Seconds between progress lines when output is not a terminal.
     #[arg(long, value_name = "SECS", default_value_t = 5, hide = true)]
     pub progress_every: u64,
@@ -122,10 +128,19 @@ impl SeedArgs {
             no_dht: self.no_dht,
             files: None,
             seeding: self.seeding.clone(),
+            state_dir: self.state_dir.clone(),
             progress_every: self.progress_every,
             stats_json: self.stats_json.clone(),
         }
     }
+}
+
+/// `$XDG_STATE_HOME/shoal`, else `~/.local/state/shoal`.
+fn default_state_dir() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os("XDG_STATE_HOME").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(d).join("shoal"));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state/shoal"))
 }
 
 fn parse_rate(s: &str) -> Result<u64, String> {
@@ -198,6 +213,9 @@ async fn download(
 ) -> anyhow::Result<i32> {
     let mut config = SessionConfig {
         listen: Some(args.listen),
+        upload_limit: args.seeding.upload_limit,
+        download_limit: args.seeding.download_limit,
+        state_dir: args.state_dir.clone().or_else(default_state_dir),
         ..SessionConfig::default()
     };
     config.swarm.max_peers = args.max_peers;

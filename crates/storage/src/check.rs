@@ -34,8 +34,10 @@ pub fn default_threads() -> NonZeroUsize {
 struct Run<'a, S: ?Sized> {
     storage: &'a S,
     hashes: &'a [[u8; 20]],
+    /// The pieces to hash, in order of hand-out.
+    pieces: &'a [u32],
     progress: &'a (dyn Fn(CheckProgress) -> ControlFlow<()> + Sync),
-    /// Next piece index to hand out. 64 bits so that threads overshooting the end cannot wrap.
+    /// Next position in `pieces` to hand out. 64 bits so that threads overshooting the end cannot wrap.
     next: AtomicU64,
     /// Set when any thread hits an error or the caller cancels.
     stop: AtomicBool,
@@ -53,21 +55,36 @@ pub fn check_existing<S: Storage + ?Sized>(
     threads: NonZeroUsize,
     progress: &(dyn Fn(CheckProgress) -> ControlFlow<()> + Sync),
 ) -> Result<Bitfield, StorageError> {
-    let total = storage.piece_count();
-    if piece_hashes.len() != total as usize {
+    let all: Vec<u32> = (0..storage.piece_count()).collect();
+    check_pieces(storage, piece_hashes, &all, threads, progress)
+}
+
+/// Like [`check_existing`], but hashes only the pieces in `pieces` (the others are reported
+/// absent): a restart that trusts part of its resume data re-checks only the rest.
+pub fn check_pieces<S: Storage + ?Sized>(
+    storage: &S,
+    piece_hashes: &[[u8; 20]],
+    pieces: &[u32],
+    threads: NonZeroUsize,
+    progress: &(dyn Fn(CheckProgress) -> ControlFlow<()> + Sync),
+) -> Result<Bitfield, StorageError> {
+    let count = storage.piece_count();
+    if piece_hashes.len() != count as usize {
         return Err(StorageError::HashCount {
-            expected: total,
+            expected: count,
             got: piece_hashes.len(),
         });
     }
+    let total = pieces.len() as u32;
     let run = Run {
         storage,
         hashes: piece_hashes,
+        pieces,
         progress,
         next: AtomicU64::new(0),
         stop: AtomicBool::new(false),
         state: Mutex::new((
-            Bitfield::new(total),
+            Bitfield::new(count),
             CheckProgress {
                 checked: 0,
                 found: 0,
@@ -76,7 +93,7 @@ pub fn check_existing<S: Storage + ?Sized>(
         )),
         error: Mutex::new(None),
     };
-    let threads = threads.get().min(total as usize).max(1);
+    let threads = threads.get().min(pieces.len()).max(1);
     // The scope joins every thread before returning (and re-raises a worker's panic).
     std::thread::scope(|s| {
         for _ in 0..threads {
@@ -99,14 +116,15 @@ pub fn check_existing<S: Storage + ?Sized>(
 
 impl<S: Storage + ?Sized> Run<'_, S> {
     fn work(&self) {
-        let total = u64::from(self.storage.piece_count());
+        let count = self.storage.piece_count();
         while !self.stop.load(Ordering::Relaxed) {
-            let index = self.next.fetch_add(1, Ordering::Relaxed);
-            if index >= total {
+            let next = self.next.fetch_add(1, Ordering::Relaxed);
+            let Some(&index) = usize::try_from(next).ok().and_then(|i| self.pieces.get(i)) else {
                 return;
+            };
+            if index >= count {
+                continue;
             }
-            // index < total <= u32::MAX.
-            let index = index as u32;
             let matched = match self
                 .storage
                 .hash_piece(PieceIndex::new_unchecked_in_range(index))
@@ -174,6 +192,15 @@ mod tests {
         let have = check_existing(&s, &hashes, threads, &progress).unwrap();
         assert_eq!(have.iter_ones().collect::<Vec<_>>(), vec![0, 1, 3, 4, 5, 6]);
         assert_eq!(last.load(Ordering::Relaxed), 8);
+    }
+
+    #[test]
+    fn checks_only_the_listed_pieces() {
+        let (s, hashes) = filled(8, 61);
+        let go = |_: CheckProgress| ControlFlow::Continue(());
+        let threads = NonZeroUsize::new(2).unwrap();
+        let have = check_pieces(&s, &hashes, &[1, 5, 6, 99], threads, &go).unwrap();
+        assert_eq!(have.iter_ones().collect::<Vec<_>>(), vec![1, 5, 6]);
     }
 
     #[test]

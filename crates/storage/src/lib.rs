@@ -44,7 +44,7 @@ mod memory;
 mod paths;
 mod storage;
 
-pub use check::{check_existing, default_threads, CheckProgress};
+pub use check::{check_existing, check_pieces, default_threads, CheckProgress};
 pub use error::{ErrorAction, StorageError};
 pub use faulty::FaultyStorage;
 pub use file::FileStorage;
