@@ -64,6 +64,8 @@ pub struct ActorParts {
     pub info_hash: [u8; 20],
 }
 
+/// How long after a disk error downloading is tried again.
+const DISK_RETRY: Duration = Duration::from_secs(10);
 /// How often stats are published at most.
 const PUBLISH_EVERY: Duration = Duration::from_millis(250);
 /// Peer inputs handled per wake-up before outputs are flushed; amortises the flush.
@@ -302,6 +304,13 @@ impl Actor {
                 tracing::warn!("{text}");
                 self.message = Some(text);
                 self.publish();
+                // Try again later: if space came back the writes succeed and downloading
+                // goes on; if not, the next failed write pauses it again.
+                let inbox = self.inbox_tx.clone();
+                self.tasks.spawn("disk retry", async move {
+                    tokio::time::sleep(DISK_RETRY).await;
+                    let _ = inbox.send(TorrentMsg::ResumeDownloading).await;
+                });
             }
         }
     }
