@@ -26,4 +26,6 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
 fi
 
 # Release-mode tests: the interop tests move tens of MiB through shoal and the reference clients.
+# The interop tests run the real binary (target/release/shoal).
+cargo build --release --locked -p shoal
 cargo test --workspace --release --locked -- --test-threads="${SHOAL_TEST_THREADS:-2}"

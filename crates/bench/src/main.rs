@@ -6,6 +6,7 @@
 //! (rqbit is optional: it is used when `rqbit` is on PATH).
 
 mod measure;
+mod seed;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -21,19 +22,29 @@ const USAGE: &str =
     "usage: shoal-bench download [--mib N] [--runs N] [--clients a,b,...] [--shoal PATH]
   clients: shoal, libtorrent, aria2, transmission, qbittorrent, rqbit (default: all)";
 
-struct Options {
-    mib: u64,
-    runs: usize,
-    clients: Vec<String>,
-    shoal: PathBuf,
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Download,
+    Seed,
+}
+
+pub(crate) struct Options {
+    pub(crate) mode: Mode,
+    pub(crate) mib: u64,
+    pub(crate) runs: usize,
+    pub(crate) clients: Vec<String>,
+    pub(crate) shoal: PathBuf,
 }
 
 fn parse_args() -> Result<Options, String> {
     let mut args = std::env::args().skip(1);
-    if args.next().as_deref() != Some("download") {
-        return Err(USAGE.into());
-    }
+    let mode = match args.next().as_deref() {
+        Some("download") => Mode::Download,
+        Some("seed") => Mode::Seed,
+        _ => return Err(USAGE.into()),
+    };
     let mut o = Options {
+        mode,
         mib: 1024,
         runs: 3,
         clients: [
@@ -79,7 +90,11 @@ fn main() {
             std::process::exit(2);
         }
     };
-    if let Err(e) = run(&opts) {
+    let result = match opts.mode {
+        Mode::Download => run(&opts),
+        Mode::Seed => seed::run(&opts),
+    };
+    if let Err(e) = result {
         eprintln!("shoal-bench: {e}");
         std::process::exit(1);
     }
@@ -141,11 +156,11 @@ fn run(opts: &Options) -> Result<(), String> {
             results.push((client.clone(), costs));
         }
     }
-    report(&results, opts.mib);
+    report(&results, opts.mib, "from one libtorrent seeder");
     Ok(())
 }
 
-fn run_shoal(
+pub(crate) fn run_shoal(
     bin: &Path,
     torrent: &Path,
     out: &Path,
@@ -219,7 +234,7 @@ fn run_rqbit(
     }))
 }
 
-fn which(name: &str) -> Option<PathBuf> {
+pub(crate) fn which(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .map(|d| d.join(name))
@@ -264,9 +279,9 @@ fn run_reference(
     }))
 }
 
-fn report(results: &[(String, Vec<Cost>)], mib: u64) {
+pub(crate) fn report(results: &[(String, Vec<Cost>)], mib: u64, title: &str) {
     println!();
-    println!("{mib} MiB from one libtorrent seeder over loopback (median of runs)");
+    println!("{mib} MiB {title} over loopback (median of runs)");
     println!(
         "{:<14} {:>6} {:>10} {:>12} {:>10} {:>12}",
         "client", "runs", "wall s", "CPU s/GiB", "MiB/s", "peak RSS MiB"
