@@ -44,8 +44,7 @@ fn hashing(c: &mut Criterion) {
     for threads in counts {
         g.bench_with_input(BenchmarkId::new("threads", threads), &threads, |b, &t| {
             b.iter(|| {
-                hash_pieces(black_box(&content.files), PIECE_LENGTH, t, &|_| {})
-                    .map(|h| h.len())
+                hash_pieces(black_box(&content.files), PIECE_LENGTH, t, &|_| {}).map(|h| h.len())
             })
         });
     }

@@ -51,7 +51,10 @@ fn big_torrent() -> Vec<u8> {
         .with(b"piece length", OwnedValue::int(PIECE_LENGTH as i64))
         .with(b"pieces", OwnedValue::Bytes(pieces));
     OwnedValue::dict()
-        .with(b"announce", OwnedValue::bytes("http://127.0.0.1:6969/announce"))
+        .with(
+            b"announce",
+            OwnedValue::bytes("http://127.0.0.1:6969/announce"),
+        )
         .with(b"info", info)
         .encode()
 }

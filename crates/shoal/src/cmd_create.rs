@@ -44,10 +44,11 @@ pub fn run(
     write_output(&output, &created.torrent, args.force)?;
     writeln!(
         out,
-        "wrote {}: {} ({} files, {}, {} pieces of {})",
+        "wrote {}: {} ({} file{}, {}, {} pieces of {})",
         output.display(),
         created.name,
         created.file_count,
+        if created.file_count == 1 { "" } else { "s" },
         human::size(created.total_length),
         created.piece_count,
         human::size(created.piece_length),

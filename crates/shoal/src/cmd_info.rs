@@ -194,11 +194,13 @@ fn torrent_text(m: &Metainfo) -> String {
         .map(|f| human::size(f.length).len())
         .max()
         .unwrap_or(0);
-    for f in files {
+    // Files are numbered from 0, the indices `shoal download --files` takes.
+    let index_width = files.len().saturating_sub(1).to_string().len();
+    for (i, f) in files.iter().enumerate() {
         let size = human::size(f.length);
         let pad = if f.pad { "  [pad]" } else { "" };
         s.push_str(&format!(
-            "  {size:>width$}  {}{pad}\n",
+            "  {i:>index_width$}  {size:>width$}  {}{pad}\n",
             one_line(&f.path.to_string())
         ));
     }

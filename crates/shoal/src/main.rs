@@ -7,7 +7,10 @@ fn main() -> ExitCode {
     // Logs go to stderr, filtered by SHOAL_LOG (e.g. `SHOAL_LOG=debug`); warnings by default.
     let filter = tracing_subscriber::EnvFilter::try_from_env("SHOAL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     let terminal = std::io::stderr().is_terminal();
     let code = shoal::run(
         std::env::args_os(),

@@ -3,13 +3,17 @@
 //! # Why each worker reads its own pieces
 //!
 //! The obvious design, one thread reading the files in big chunks and handing them to hashing
-//! threads, spends a whole core on `read()` copies once the hashers keep up, and the chunks it
-//! hands over have left the CPU cache by the time a hasher reads them. Here the concatenated
-//! files are cut into batches of consecutive pieces (at least [`BATCH_BYTES`]); each worker
-//! claims the next batch from an atomic counter, reads it in [`READ_CHUNK`] pieces into a
-//! buffer that stays in cache, and hashes each chunk right after reading it. The reads of all
-//! workers still move forward through the files together, a few batches apart, so the kernel's
-//! read-ahead sees an almost sequential stream.
+//! threads, puts every `read()` copy on that one thread, and the chunks it hands over have
+//! left the CPU cache by the time a hasher gets to them. Here the concatenated files are cut
+//! into batches of consecutive pieces (at least [`BATCH_BYTES`], at least two pieces); each
+//! worker claims the next batch from an atomic counter, reads it in slices of at most
+//! [`READ_CHUNK`] into buffers that stay in cache, and hashes each slice right after reading
+//! it. The reads of all workers still move forward through the files together, a few batches
+//! apart, so the kernel's read-ahead sees an almost sequential stream.
+//!
+//! Whole pieces are hashed two at a time through the interleaved kernel of `sha1x2`, which
+//! is what makes a core faster than a plain SHA-1 loop; a short last piece (or an odd one out
+//! at the end of a batch) goes through the `sha1` crate alone.
 
 use std::fs::File;
 use std::io::{ErrorKind, Read, Seek, SeekFrom};

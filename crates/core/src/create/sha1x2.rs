@@ -66,6 +66,7 @@ impl Sha1x2 {
     }
 
     /// True when the interleaved kernel is in use.
+    #[cfg(test)]
     pub fn is_interleaved(&self) -> bool {
         !matches!(self.inner, Inner::Scalar(_))
     }

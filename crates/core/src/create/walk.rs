@@ -283,6 +283,17 @@ mod tests {
 
     #[cfg(unix)]
     #[test]
+    fn names_that_are_not_utf8_are_refused() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("r");
+        write(&root, "ok", b"1");
+        fs::write(root.join(std::ffi::OsStr::from_bytes(b"bad\xff")), b"2").unwrap();
+        assert!(matches!(scan(&root), Err(CreateError::NotUtf8(_))));
+    }
+
+    #[cfg(unix)]
+    #[test]
     fn dangling_link_is_an_error() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("r");
