@@ -7,12 +7,25 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use sha1::{Digest, Sha1};
+use shoal_core::PieceIndex;
 use shoal_storage::{ErrorAction, Storage, StorageError};
 use shoal_swarm::{DiskDone, DiskOp};
 use tokio::sync::mpsc;
 
+/// What comes back from the disk pool.
+#[derive(Debug)]
+pub enum DiskResult {
+    /// The result of a swarm operation.
+    Done(DiskDone),
+    /// A whole piece read for the upload cache.
+    PieceRead {
+        piece: PieceIndex,
+        data: Result<Bytes, String>,
+    },
+}
+
 /// Where disk results go.
-pub type DiskResults = mpsc::UnboundedSender<DiskDone>;
+pub type DiskResults = mpsc::UnboundedSender<DiskResult>;
 
 /// Starts `op` on the blocking pool.
 pub fn submit(storage: &Arc<dyn Storage>, op: DiskOp, results: &DiskResults) {
@@ -21,7 +34,21 @@ pub fn submit(storage: &Arc<dyn Storage>, op: DiskOp, results: &DiskResults) {
     tokio::task::spawn_blocking(move || {
         let done = run(storage.as_ref(), op);
         // The actor may have stopped meanwhile; then nobody needs the result.
-        let _ = results.send(done);
+        let _ = results.send(DiskResult::Done(done));
+    });
+}
+
+/// Reads a whole piece on the blocking pool (for the upload cache).
+pub fn read_piece(storage: &Arc<dyn Storage>, piece: PieceIndex, results: &DiskResults) {
+    let storage = Arc::clone(storage);
+    let results = results.clone();
+    tokio::task::spawn_blocking(move || {
+        let data = storage
+            .piece_len(piece)
+            .and_then(|len| storage.read_block_vec(piece, 0, len))
+            .map(Bytes::from)
+            .map_err(|e| e.to_string());
+        let _ = results.send(DiskResult::PieceRead { piece, data });
     });
 }
 
@@ -69,7 +96,7 @@ pub fn run(storage: &dyn Storage, op: DiskOp) -> DiskDone {
     }
 }
 
-fn write_error(piece: shoal_core::PieceIndex, e: &StorageError) -> DiskDone {
+fn write_error(piece: PieceIndex, e: &StorageError) -> DiskDone {
     DiskDone::WriteError {
         piece,
         disk_full: e.action() == ErrorAction::PauseDownloading,

@@ -16,6 +16,7 @@ pub mod conn;
 pub mod disk;
 pub mod handshake;
 pub mod limits;
+mod read_cache;
 pub mod resume;
 mod resume_writer;
 pub mod session;

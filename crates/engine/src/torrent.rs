@@ -9,15 +9,16 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use shoal_storage::Storage;
-use shoal_swarm::{PeerKey, PeerSource, Swarm, SwarmEvent};
+use shoal_swarm::{DiskDone, DiskOp, PeerKey, PeerSource, Swarm, SwarmEvent};
 use shoal_wire::{Features, Handshake};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch};
 
 use crate::conn::{run_connection, PeerInput};
-use crate::disk;
+use crate::disk::{self, DiskResult};
 use crate::handshake::{connect_outgoing, HandshakeError, HandshakeLimits};
 use crate::limits::RateLimits;
+use crate::read_cache::ReadCache;
 use crate::resume_writer::ResumeWriter;
 use crate::stats::{TorrentState, TorrentStats};
 use crate::tasks::Tasks;
@@ -64,6 +65,8 @@ pub struct ActorParts {
     pub info_hash: [u8; 20],
 }
 
+/// Memory for pieces read to serve uploads.
+const READ_CACHE_BYTES: usize = 32 << 20;
 /// How long after a disk error downloading is tried again.
 const DISK_RETRY: Duration = Duration::from_secs(10);
 /// How often stats are published at most.
@@ -87,6 +90,7 @@ pub(crate) struct Actor {
     tasks: Tasks,
     limits: Arc<RateLimits>,
     resume: ResumeWriter,
+    read_cache: ReadCache,
     last_publish: Instant,
     stopping: bool,
     message: Option<String>,
@@ -122,6 +126,7 @@ pub async fn run_torrent(parts: ActorParts) {
         tasks,
         limits,
         resume: ResumeWriter::new(resume_path, info_hash),
+        read_cache: ReadCache::new(READ_CACHE_BYTES),
         last_publish: Instant::now() - PUBLISH_EVERY,
         stopping: false,
         message: None,
@@ -153,9 +158,9 @@ pub async fn run_torrent(parts: ActorParts) {
             }
             done = disk_rx.recv() => {
                 if let Some(done) = done {
-                    actor.swarm.handle_disk_done(Instant::now(), done);
+                    actor.on_disk_result(done);
                     while let Ok(done) = disk_rx.try_recv() {
-                        actor.swarm.handle_disk_done(Instant::now(), done);
+                        actor.on_disk_result(done);
                     }
                 }
             }
@@ -252,18 +257,54 @@ impl Actor {
         }
     }
 
-    /// Drains the swarm's outputs: bytes to peers, disk work, events; publishes stats.
-    fn after_input(&mut self) {
-        while let Some((key, bytes)) = self.swarm.poll_transmit() {
-            if let Some(w) = self.writers.get(&key) {
-                let _ = w.send(bytes);
+    fn on_disk_result(&mut self, result: DiskResult) {
+        let now = Instant::now();
+        match result {
+            DiskResult::Done(done) => self.swarm.handle_disk_done(now, done),
+            DiskResult::PieceRead { piece, data } => {
+                for (peer, block, data) in self.read_cache.fill(piece, data) {
+                    self.swarm
+                        .handle_disk_done(now, DiskDone::Read { peer, block, data });
+                }
             }
         }
-        while let Some(op) = self.swarm.poll_disk_op() {
-            disk::submit(&self.storage, op, &self.disk_tx);
-        }
-        while let Some(event) = self.swarm.poll_event() {
-            self.on_event(event);
+    }
+
+    /// Drains the swarm's outputs: bytes to peers, disk work, events; publishes stats.
+    fn after_input(&mut self) {
+        loop {
+            while let Some((key, bytes)) = self.swarm.poll_transmit() {
+                if let Some(w) = self.writers.get(&key) {
+                    let _ = w.send(bytes);
+                }
+            }
+            // Reads answered from the cache feed the swarm at once, which may queue more
+            // output; go round until nothing new appears.
+            let mut answered = false;
+            while let Some(op) = self.swarm.poll_disk_op() {
+                match op {
+                    DiskOp::Read { peer, block } => {
+                        if let Some(data) = self.read_cache.lookup(&block) {
+                            let done = DiskDone::Read {
+                                peer,
+                                block,
+                                data: Ok(data),
+                            };
+                            self.swarm.handle_disk_done(Instant::now(), done);
+                            answered = true;
+                        } else if self.read_cache.wait(peer, block) {
+                            disk::read_piece(&self.storage, block.piece, &self.disk_tx);
+                        }
+                    }
+                    op => disk::submit(&self.storage, op, &self.disk_tx),
+                }
+            }
+            while let Some(event) = self.swarm.poll_event() {
+                self.on_event(event);
+            }
+            if !answered {
+                break;
+            }
         }
         if self.last_publish.elapsed() >= PUBLISH_EVERY {
             self.publish();
