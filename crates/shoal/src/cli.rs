@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{cmd_create, cmd_download, cmd_info};
+use crate::{cmd_create, cmd_demo, cmd_download, cmd_info};
 
 /// shoal: a BitTorrent client.
 #[derive(Debug, Parser)]
@@ -30,6 +30,8 @@ pub enum Command {
     Download(cmd_download::DownloadArgs),
     /// Check a torrent's data in a directory and seed it.
     Seed(cmd_download::SeedArgs),
+    /// Run a complete swarm on loopback and download from it, with the dashboard.
+    Demo(cmd_demo::DemoArgs),
 }
 
 #[derive(Debug, Args)]
@@ -104,6 +106,7 @@ where
         Command::Create(args) => cmd_create::run(args, out, err, terminal).map(|()| 0),
         Command::Download(args) => cmd_download::run(args, out, terminal),
         Command::Seed(args) => cmd_download::run(&args.as_download(), out, terminal),
+        Command::Demo(args) => cmd_demo::run(args, out, terminal),
     };
     match result {
         Ok(code) => code,

@@ -7,9 +7,12 @@
 
 pub mod cli;
 mod cmd_create;
+mod cmd_demo;
 mod cmd_download;
 mod cmd_info;
 mod human;
 mod progress;
+mod progress_line;
+mod runner;
 
 pub use cli::run;

@@ -14,7 +14,7 @@ fn main() -> ExitCode {
     let terminal = std::io::stderr().is_terminal();
     let code = shoal::run(
         std::env::args_os(),
-        &mut std::io::stdout().lock(),
+        &mut std::io::stdout(),
         &mut std::io::stderr(),
         terminal,
     );

@@ -1,13 +1,14 @@
-//! Downloading: peer events, interest, request pipelines, blocks into pieces, pieces to disk.
+//! Downloading: peer events, blocks into pieces, pieces to disk and back.
 
 use std::time::Instant;
 
 use bytes::Bytes;
 use shoal_core::PieceIndex;
-use shoal_picker::{pipeline_depth, BlockOutcome, BlockRef, PeerKey, PeerView};
-use shoal_wire::{BlockRange, PeerEvent, RequestOutcome};
+use shoal_picker::{BlockOutcome, BlockRef, PeerKey};
+use shoal_wire::{BlockRange, PeerEvent};
 
 use crate::peer::Counted;
+use crate::requests::count_common;
 use crate::swarm::{PieceBuf, Swarm};
 use crate::types::{CloseReason, DiskDone, DiskOp, SwarmEvent};
 
@@ -28,13 +29,16 @@ impl Swarm {
     fn on_peer_event(&mut self, now: Instant, key: PeerKey, event: PeerEvent) {
         match event {
             PeerEvent::Bitfield(bits) => {
+                let wanted = self.picker.wanted();
                 let Some(peer) = self.peers.get_mut(&key) else {
                     return;
                 };
                 if bits.is_full() {
                     peer.counted = Counted::All;
+                    peer.wanted_have = wanted.count_ones();
                     self.picker.peer_has_all();
                 } else {
+                    peer.wanted_have = count_common(&bits, wanted);
                     self.picker.peer_bitfield(&bits);
                 }
                 if self.completed && bits.is_full() {
@@ -43,45 +47,62 @@ impl Swarm {
                     return;
                 }
                 self.update_interest(now, key);
-                self.fill_requests(now, key);
+                self.to_fill.insert(key);
             }
             PeerEvent::Have(piece) => {
+                let wanted = self.picker.wanted().has(piece);
                 let Some(peer) = self.peers.get_mut(&key) else {
                     return;
                 };
                 if peer.counted == Counted::Pieces {
                     self.picker.peer_has(piece);
+                    if wanted {
+                        peer.wanted_have += 1;
+                        peer.starved = false;
+                        self.update_interest(now, key);
+                        self.to_fill.insert(key);
+                    }
                 }
-                let wanted = self.picker.wanted().has(piece);
-                if wanted && !self.peers.get(&key).is_some_and(|p| p.interesting) {
-                    self.update_interest(now, key);
-                }
-                self.fill_requests(now, key);
             }
-            PeerEvent::Unchoked | PeerEvent::AllowedFast(_) => self.fill_requests(now, key),
+            PeerEvent::Unchoked | PeerEvent::AllowedFast(_) => {
+                self.to_fill.insert(key);
+            }
             PeerEvent::Choked { .. } => {
-                // Requests the choke voided go back to the pool for other peers; blocks that
-                // still arrive for them are accepted as late blocks.
-                let returned = self.picker.on_peer_choked_us(key);
-                if !returned.is_empty() {
-                    self.refill_others(now, key);
+                // Without the fast extension the choke voided every request: they go back to
+                // the pool now, for other peers to take (blocks that still arrive for them are
+                // accepted while missing). With it, BEP 6 promises a block or a reject for
+                // each, and the session still holds them: they stay this peer's until then
+                // (each reject frees its block), so a quick unchoke finds them still counted.
+                // A peer that never answers is caught by the request timeout.
+                let fast = self
+                    .peers
+                    .get(&key)
+                    .is_some_and(|p| p.session.features().fast);
+                if !fast && !self.picker.on_peer_choked_us(key).is_empty() {
+                    self.fill_all = true;
                 }
             }
             PeerEvent::Block { block, data } | PeerEvent::LateBlock { block, data } => {
                 self.on_block(now, key, block, data);
             }
             PeerEvent::UnrequestedBlock { len } => {
+                self.totals.downloaded += u64::from(len);
                 self.totals.wasted += u64::from(len);
             }
             PeerEvent::Rejected(block) => {
                 if let Some(b) = self.block_ref(block) {
                     self.picker.on_request_rejected(key, b);
                 }
-                self.fill_requests(now, key);
+                self.fill_all = true;
             }
             PeerEvent::Request(block) => self.on_peer_request(now, key, block),
             PeerEvent::Cancel(_) => {}
-            PeerEvent::Interested | PeerEvent::NotInterested => {}
+            PeerEvent::Interested => self.rechoke_if_room(now),
+            PeerEvent::NotInterested => {
+                if self.choker.is_unchoked(key) {
+                    self.rechoke_if_room(now);
+                }
+            }
             PeerEvent::Suggest(_) | PeerEvent::ExtHandshake(_) | PeerEvent::Extended { .. } => {}
             PeerEvent::DhtPort(_) => {}
         }
@@ -99,94 +120,6 @@ impl Swarm {
         }
     }
 
-    /// Sends INTERESTED / NOT INTERESTED as the peer's pieces and ours change.
-    pub(crate) fn update_interest(&mut self, now: Instant, key: PeerKey) {
-        let Some(peer) = self.peers.get_mut(&key) else {
-            return;
-        };
-        let interesting = !self.download_paused
-            && match peer.counted {
-                Counted::All => !self.picker.is_finished(),
-                Counted::Pieces => peer
-                    .session
-                    .peer_pieces()
-                    .is_some_and(|b| self.picker.is_interesting(b)),
-            };
-        if interesting != peer.interesting {
-            peer.interesting = interesting;
-            if interesting {
-                peer.session.send_interested(now);
-            } else {
-                peer.session.send_not_interested(now);
-            }
-            self.dirty.insert(key);
-        }
-    }
-
-    /// Tops up the peer's request pipeline.
-    pub(crate) fn fill_requests(&mut self, now: Instant, key: PeerKey) {
-        if self.download_paused
-            || self.completed
-            || self.disk_queue_bytes >= self.config.max_disk_queue
-        {
-            return;
-        }
-        let Some(peer) = self.peers.get_mut(&key) else {
-            return;
-        };
-        if !peer.interesting
-            || (peer.session.peer_choking() && peer.session.allowed_fast().is_empty())
-        {
-            return;
-        }
-        let rate = peer.down.per_second(now);
-        let reqq = peer.session.peer_ext_handshake().and_then(|h| h.reqq);
-        let depth = pipeline_depth(rate, self.config.rtt, reqq);
-        let outstanding = self.picker.outstanding(key);
-        if outstanding >= depth {
-            return;
-        }
-        let snubbed = self.choker.is_snubbing(key);
-        let full;
-        let has = match peer.counted {
-            Counted::All => {
-                full = shoal_core::Bitfield::full(self.geometry.piece_count());
-                &full
-            }
-            Counted::Pieces => match peer.session.peer_pieces() {
-                Some(b) => b,
-                None => return,
-            },
-        };
-        let view = PeerView { key, has, snubbed };
-        let picked = self
-            .picker
-            .pick(&view, depth - outstanding, &mut self.rng, now);
-        for b in picked {
-            let range = self.block_range(b);
-            let Some(peer) = self.peers.get_mut(&key) else {
-                return;
-            };
-            if peer.session.request(now, range) != RequestOutcome::Sent {
-                self.picker.on_request_rejected(key, b);
-            }
-        }
-        self.dirty.insert(key);
-    }
-
-    /// After a peer's requests were returned, other peers may take them.
-    fn refill_others(&mut self, now: Instant, except: PeerKey) {
-        let keys: Vec<PeerKey> = self
-            .peers
-            .keys()
-            .copied()
-            .filter(|k| *k != except)
-            .collect();
-        for k in keys {
-            self.fill_requests(now, k);
-        }
-    }
-
     fn on_block(&mut self, now: Instant, key: PeerKey, block: BlockRange, data: Bytes) {
         let len = data.len() as u64;
         let Some(peer) = self.peers.get_mut(&key) else {
@@ -197,6 +130,7 @@ impl Swarm {
         let addr = peer.addr;
         self.down_rate.add(now, len);
         self.totals.downloaded += len;
+        self.to_fill.insert(key);
         let Some(b) = self.block_ref(block) else {
             self.totals.wasted += len;
             return;
@@ -229,7 +163,6 @@ impl Swarm {
             }
             BlockOutcome::Duplicate | BlockOutcome::Unrequested => self.totals.wasted += len,
         }
-        self.fill_requests(now, key);
     }
 
     fn submit_piece(&mut self, piece: PieceIndex) {
@@ -240,6 +173,7 @@ impl Swarm {
             // The picker said complete but a block is missing here: a bug on our side. Drop
             // the piece and let the picker fetch it again rather than write a hole.
             self.picker.on_piece_failed(piece);
+            self.fill_all = true;
             return;
         };
         let Some(expected) = self.hashes.get(piece.as_usize()).copied() else {
@@ -264,44 +198,12 @@ impl Swarm {
                 block_hashes,
             } => {
                 self.release_disk_bytes(piece);
-                let senders = self.at_disk.remove(&piece).unwrap_or_default();
-                for culprit in self.suspects.on_passed(piece, &block_hashes, &senders) {
+                self.at_disk.remove(&piece);
+                self.retries.on_done(piece);
+                for culprit in self.suspects.on_passed(piece, &block_hashes) {
                     self.ban_ip(now, culprit);
                 }
-                let to_cancel = self.picker.on_piece_verified(piece);
-                for pb in to_cancel {
-                    let range = self.block_range(pb.block);
-                    if let Some(p) = self.peers.get_mut(&pb.peer) {
-                        p.session.cancel(now, range);
-                        self.dirty.insert(pb.peer);
-                    }
-                }
-                let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
-                for k in &keys {
-                    if let Some(p) = self.peers.get_mut(k) {
-                        p.session.have(now, piece);
-                        self.dirty.insert(*k);
-                    }
-                }
-                self.events.push_back(SwarmEvent::PieceVerified(piece));
-                if self.picker.is_finished() && !self.completed {
-                    self.completed = true;
-                    self.choker.set_seeding(true);
-                    self.events.push_back(SwarmEvent::Completed);
-                    for k in keys {
-                        self.update_interest(now, k);
-                    }
-                    // Seeds among our peers have nothing more for us.
-                    let seeds: Vec<PeerKey> = self
-                        .peers
-                        .iter()
-                        .filter(|(_, p)| p.is_seed())
-                        .map(|(k, _)| *k)
-                        .collect();
-                    for k in seeds {
-                        self.close(now, k, CloseReason::NotUseful);
-                    }
-                }
+                self.on_piece_verified(now, piece);
             }
             DiskDone::PieceFailed { piece, blocks } => {
                 self.release_disk_bytes(piece);
@@ -310,20 +212,20 @@ impl Swarm {
                 let senders = self.at_disk.remove(&piece).unwrap_or_default();
                 self.suspects.on_failed(piece, &blocks, &senders);
                 let contributors = self.picker.on_piece_failed(piece);
-                for key in contributors {
-                    let Some(p) = self.peers.get_mut(&key) else {
-                        continue;
-                    };
-                    p.strikes += 1;
-                    if p.strikes >= self.config.ban_strikes {
-                        self.close(now, key, CloseReason::Banned);
+                self.retries.on_failed(piece);
+                // A peer that sent the whole piece alone is proven to have sent bad data and
+                // earns a strike. Where several peers shared the piece nobody is blamed yet:
+                // the block hashes remembered above name the culprit once the piece passes.
+                if let [only] = contributors[..] {
+                    if let Some(p) = self.peers.get_mut(&only) {
+                        p.strikes += 1;
+                        if p.strikes >= self.config.ban_strikes {
+                            self.close(now, only, CloseReason::Banned);
+                        }
                     }
                 }
                 self.events.push_back(SwarmEvent::HashFailed(piece));
-                let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
-                for k in keys {
-                    self.fill_requests(now, k);
-                }
+                self.fill_all = true;
             }
             DiskDone::WriteError {
                 piece,
@@ -332,33 +234,103 @@ impl Swarm {
             } => {
                 self.release_disk_bytes(piece);
                 self.at_disk.remove(&piece);
-                // The data was good but is not on disk: fetch the piece again later.
+                // The data was good but is not on disk: it must be fetched again later.
+                self.retries.on_done(piece);
+                self.totals.wasted += u64::from(self.geometry.piece_len(piece));
                 self.picker.on_piece_failed(piece);
-                self.download_paused = true;
+                if !self.download_paused {
+                    self.download_paused = true;
+                    self.cancel_all_requests(now);
+                    let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
+                    for k in keys {
+                        self.update_interest(now, k);
+                    }
+                }
                 self.events
                     .push_back(SwarmEvent::DiskError { message, disk_full });
-                let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
-                for k in keys {
-                    self.update_interest(now, k);
-                }
             }
             DiskDone::Read { peer, block, data } => self.on_read_done(now, peer, block, data),
+        }
+        self.finish_input(now);
+    }
+
+    /// `piece` hashed correctly and is on disk: tell the peers, update interest, and finish
+    /// the download if it was the last one.
+    fn on_piece_verified(&mut self, now: Instant, piece: PieceIndex) {
+        if self.picker.have().has(piece) {
+            // A second completion for the same piece (the owner's mistake): already told.
+            return;
+        }
+        let was_wanted = self.picker.wanted().has(piece);
+        for pb in self.picker.on_piece_verified(piece) {
+            let range = self.block_range(pb.block);
+            if let Some(p) = self.peers.get_mut(&pb.peer) {
+                p.session.cancel(now, range);
+                self.dirty.insert(pb.peer);
+            }
+        }
+        let mut lost_interest = Vec::new();
+        for (k, p) in self.peers.iter_mut() {
+            if p.has(piece) {
+                // A HAVE tells a peer that has the piece nothing.
+                if was_wanted {
+                    p.wanted_have = p.wanted_have.saturating_sub(1);
+                    if p.wanted_have == 0 && p.interesting {
+                        lost_interest.push(*k);
+                    }
+                }
+            } else {
+                p.session.have(now, piece);
+                self.dirty.insert(*k);
+            }
+        }
+        for k in lost_interest {
+            self.update_interest(now, k);
+        }
+        self.events.push_back(SwarmEvent::PieceVerified(piece));
+        if self.picker.is_finished() && !self.completed {
+            self.completed = true;
+            self.choker.set_seeding(true);
+            self.events.push_back(SwarmEvent::Completed);
+            // Seeds among our peers have nothing more for us, nor we for them.
+            let seeds: Vec<PeerKey> = self
+                .peers
+                .iter()
+                .filter(|(_, p)| {
+                    p.is_seed() || p.session.peer_pieces().is_some_and(|b| b.is_full())
+                })
+                .map(|(k, _)| *k)
+                .collect();
+            for k in seeds {
+                self.close(now, k, CloseReason::NotUseful);
+            }
         }
     }
 
     fn release_disk_bytes(&mut self, piece: PieceIndex) {
+        let before = self.disk_queue_bytes;
         let len = u64::from(self.geometry.piece_len(piece));
-        self.disk_queue_bytes = self.disk_queue_bytes.saturating_sub(len);
+        self.disk_queue_bytes = before.saturating_sub(len);
+        if before >= self.config.max_disk_queue
+            && self.disk_queue_bytes < self.config.max_disk_queue
+        {
+            // Every pipeline stopped while the disk was behind; restart them now.
+            self.fill_all = true;
+        }
     }
 
     /// Lifts a disk-error pause (space was freed).
     pub fn resume_downloading(&mut self, now: Instant) {
+        if !self.download_paused {
+            return;
+        }
         self.download_paused = false;
         let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
         for k in keys {
             self.update_interest(now, k);
-            self.fill_requests(now, k);
         }
+        self.fill_all = true;
+        self.finish_input(now);
     }
 
     pub fn is_download_paused(&self) -> bool {

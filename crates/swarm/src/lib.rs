@@ -10,7 +10,14 @@
 //! while requests are in flight, a peer vanishing mid-piece, endgame duplicates, a hash failure
 //! followed by a ban. Because nothing here touches a socket, a file or a clock, tests drive a
 //! whole swarm of these cores on a virtual clock with a seeded RNG and replay any failure
-//! exactly; the tokio engine around it only moves bytes and runs disk operations.
+//! exactly (`tests/sim`: in-memory pipes with bandwidth and latency, an in-memory disk,
+//! scripted and corrupting peers); the tokio engine around it only moves bytes and runs disk
+//! operations.
+//!
+//! Requests are driven by events, not by polling: every input ends by topping up the
+//! pipelines it concerned, and anything that puts blocks back in the pool (a choke, a
+//! disconnect, a request timeout, a hash failure, the disk catching up) wakes every pipeline
+//! in the same call. The periodic tick is only a safety net, so nothing waits for it.
 //!
 //! Pieces are assembled in memory and handed to the disk whole ([`DiskOp::WritePiece`]): the
 //! disk hashes them before writing, so a bad piece never reaches the file and a good one is
@@ -22,6 +29,7 @@ mod download;
 mod peer;
 mod priorities;
 mod rate;
+mod requests;
 mod swarm;
 mod types;
 mod upload;

@@ -25,8 +25,14 @@ pub(crate) struct Peer {
     pub peer_id: PeerId,
     pub session: PeerSession,
     pub counted: Counted,
+    /// Pieces it has that we want, kept up to date on its HAVEs and our verified pieces so
+    /// interest never needs a scan of the bitfields.
+    pub wanted_have: u32,
     /// We want something it has (and said so).
     pub interesting: bool,
+    /// Its last pick came back short: nothing more to ask it for until the pool changes.
+    /// Only the periodic tick looks at this (to skip a pointless pick); events always refill.
+    pub starved: bool,
     pub down: Rate,
     pub up: Rate,
     pub connected_at: Instant,
@@ -41,5 +47,13 @@ pub(crate) struct Peer {
 impl Peer {
     pub fn is_seed(&self) -> bool {
         self.counted == Counted::All
+    }
+
+    /// Whether the peer has `piece` (as far as it told us).
+    pub fn has(&self, piece: shoal_core::PieceIndex) -> bool {
+        match self.counted {
+            Counted::All => true,
+            Counted::Pieces => self.session.peer_pieces().is_some_and(|b| b.has(piece)),
+        }
     }
 }

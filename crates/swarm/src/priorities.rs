@@ -6,7 +6,10 @@ use crate::swarm::Swarm;
 
 impl Swarm {
     /// Downloads only the files flagged `true` (`lengths` and `wanted` in file order, pad
-    /// files included). Returns false when the lists do not fit the torrent.
+    /// files included); pieces shared with a wanted file are still downloaded. Returns false,
+    /// changing nothing, when the lists do not fit the torrent. Interest in peers is recounted
+    /// on the next input. When every wanted piece is already here this sends
+    /// [`SwarmEvent::Completed`](crate::SwarmEvent::Completed).
     pub fn set_wanted_files(&mut self, lengths: &[u64], wanted: &[bool]) -> bool {
         if lengths.len() != wanted.len() {
             return false;
@@ -19,11 +22,14 @@ impl Swarm {
         if self.picker.set_file_priorities(&files).is_err() {
             return false;
         }
-        if self.picker.is_finished() && !self.completed {
-            self.completed = true;
-            self.choker.set_seeding(true);
+        let finished = self.picker.is_finished();
+        if finished && !self.completed {
             self.events.push_back(crate::SwarmEvent::Completed);
         }
+        self.completed = finished;
+        self.choker.set_seeding(finished);
+        // Which peers are interesting changed; recounted with the time of the next input.
+        self.recount_interest = true;
         true
     }
 }

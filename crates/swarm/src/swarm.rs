@@ -12,7 +12,7 @@ use shoal_picker::{Choker, Geometry, PeerKey, Picker};
 use shoal_wire::{ExtHandshake, Features, PeerSession, PieceGeometry as PeerGeometry};
 
 use crate::addrs::{AddrBook, PeerSource};
-use crate::ban::Suspects;
+use crate::ban::{Retries, Suspects};
 use crate::peer::{Counted, Peer};
 use crate::rate::Rate;
 use crate::types::{CloseReason, DiskOp, SwarmConfig, SwarmEvent};
@@ -26,6 +26,11 @@ pub(crate) struct PieceBuf {
 }
 
 /// Totals for progress lines and snapshots.
+///
+/// `downloaded` counts every block payload byte received; `wasted` is the part of it that did
+/// not end up on disk (duplicates, late or unrequested blocks, pieces that failed their hash
+/// or could not be written). So `downloaded - wasted` is the bytes of pieces we verified and
+/// wrote from peers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SwarmTotals {
     pub downloaded: u64,
@@ -39,7 +44,8 @@ pub struct SwarmTotals {
 /// [`Picker`], the [`Choker`] and the address book, joined.
 ///
 /// It owns no socket, file or clock. Call order:
-/// 1. [`Swarm::new`] with the torrent's geometry, piece hashes and the pieces already on disk.
+/// 1. [`Swarm::new`] with the torrent's geometry, piece hashes and the pieces already on disk;
+///    optionally [`set_wanted_files`](Self::set_wanted_files).
 /// 2. Feed it: [`add_peers`](Self::add_peers) (tracker, DHT, PEX, manual), after a handshake
 ///    [`peer_connected`](Self::peer_connected), bytes with
 ///    [`handle_peer_bytes`](Self::handle_peer_bytes), [`peer_disconnected`](Self::peer_disconnected),
@@ -47,10 +53,21 @@ pub struct SwarmTotals {
 ///    [`handle_disk_done`](Self::handle_disk_done), and
 ///    [`handle_timeout`](Self::handle_timeout) once [`poll_timeout`](Self::poll_timeout) passes.
 /// 3. After every input drain [`poll_transmit`](Self::poll_transmit),
-///    [`poll_disk_op`](Self::poll_disk_op) and [`poll_event`](Self::poll_event) until `None`.
+///    [`poll_disk_op`](Self::poll_disk_op) and [`poll_event`](Self::poll_event) until `None`,
+///    then read [`poll_timeout`](Self::poll_timeout) again.
 ///
 /// A peer closed by the swarm (a [`SwarmEvent::Close`]) is already forgotten; later calls
 /// naming it are ignored.
+///
+/// # Costs
+///
+/// Every input ends by topping up the request pipelines of the peers it concerned (see
+/// `requests.rs`): a burst of blocks read in one `handle_peer_bytes` costs one pick, not one
+/// per block. Blocks going back to the pool (a choke, a disconnect, a request timeout, a hash
+/// failure, the disk catching up) wake every peer's pipeline at once, so nothing waits for the
+/// periodic tick, which is only a safety net and skips peers whose last pick found nothing.
+/// `poll_timeout` is O(log peers): connection keep-alives and idle timeouts, which need no
+/// precision, are checked on the tick instead of being part of the deadline.
 pub struct Swarm {
     pub(crate) config: SwarmConfig,
     pub(crate) geometry: PeerGeometry,
@@ -65,10 +82,22 @@ pub struct Swarm {
     pub(crate) at_disk: HashMap<PieceIndex, Vec<Option<SocketAddr>>>,
     pub(crate) disk_queue_bytes: u64,
     pub(crate) suspects: Suspects,
+    /// Failed pieces being fetched again from one peer each.
+    pub(crate) retries: Retries,
     pub(crate) events: VecDeque<SwarmEvent>,
     pub(crate) disk_ops: VecDeque<DiskOp>,
     /// Peers whose sessions may have bytes to send.
     pub(crate) dirty: BTreeSet<PeerKey>,
+    /// Peers whose request pipelines are topped up before the current input returns.
+    pub(crate) to_fill: BTreeSet<PeerKey>,
+    /// Every peer's pipeline is topped up before the current input returns (blocks went back
+    /// to the pool, or the endgame started).
+    pub(crate) fill_all: bool,
+    /// Interest in every peer must be recounted (the wanted pieces changed).
+    pub(crate) recount_interest: bool,
+    /// Every piece: the piece set handed to the picker for a peer that has them all, built
+    /// once instead of per pick.
+    pub(crate) all_pieces: Bitfield,
     pub(crate) rng: StdRng,
     pub(crate) next_key: u64,
     pub(crate) next_tick: Instant,
@@ -119,6 +148,7 @@ impl Swarm {
         Ok(Self {
             addrs: AddrBook::new(config.max_known_addrs),
             next_tick: now,
+            all_pieces: Bitfield::full(geometry.piece_count()),
             config,
             geometry,
             blocks,
@@ -130,9 +160,13 @@ impl Swarm {
             at_disk: HashMap::new(),
             disk_queue_bytes: 0,
             suspects: Suspects::default(),
+            retries: Retries::default(),
             events: VecDeque::new(),
             disk_ops: VecDeque::new(),
             dirty: BTreeSet::new(),
+            to_fill: BTreeSet::new(),
+            fill_all: false,
+            recount_interest: false,
             rng: StdRng::seed_from_u64(seed),
             next_key: 1,
             completed,
@@ -195,6 +229,7 @@ impl Swarm {
             return Err(CloseReason::Banned);
         }
         if self.peers.len() >= self.config.max_peers
+            || peer_id == self.our_id
             || self.peers.values().any(|p| p.peer_id == peer_id)
         {
             if outgoing {
@@ -237,7 +272,9 @@ impl Swarm {
                 peer_id,
                 session,
                 counted: Counted::Pieces,
+                wanted_have: 0,
                 interesting: false,
+                starved: false,
                 down: Rate::new(now),
                 up: Rate::new(now),
                 connected_at: now,
@@ -258,26 +295,51 @@ impl Swarm {
         };
         let result = peer.session.handle_bytes(now, data);
         self.drain_session_events(now, key);
-        if let Err(e) = result {
-            let reason = if e.action() == shoal_wire::ErrorAction::Ban {
-                CloseReason::Banned
-            } else {
-                CloseReason::Protocol(e.to_string())
-            };
-            self.close(now, key, reason);
-            return;
+        match result {
+            Err(e) => {
+                let reason = if e.action() == shoal_wire::ErrorAction::Ban {
+                    CloseReason::Banned
+                } else {
+                    CloseReason::Protocol(e.to_string())
+                };
+                self.close(now, key, reason);
+            }
+            Ok(()) => {
+                self.dirty.insert(key);
+            }
         }
-        self.dirty.insert(key);
+        self.finish_input(now);
     }
 
     /// The connection ended from the outside (EOF, error). Idempotent.
     pub fn peer_disconnected(&mut self, now: Instant, key: PeerKey) {
         self.forget_peer(now, key);
         self.dial_more(now);
+        self.finish_input(now);
     }
 
-    /// Deadlines passed: session keep-alives and timeouts, request timeouts, rechoke, tick.
+    /// Deadlines passed: request timeouts, rechoke, and the periodic tick (connection
+    /// keep-alives and idle timeouts, dialling).
     pub fn handle_timeout(&mut self, now: Instant) {
+        if self.picker.poll_timeout().is_some_and(|t| t <= now) {
+            // The stalled peers keep their (now timed-out) requests in case the data still
+            // comes; the blocks are pickable by everyone else from now on.
+            if !self.picker.handle_timeout(now).is_empty() {
+                self.fill_all = true;
+            }
+        }
+        if self.choker.poll_timeout().is_some_and(|t| t <= now) {
+            self.rechoke(now);
+        }
+        if now >= self.next_tick {
+            self.next_tick = now + self.config.tick;
+            self.tick(now);
+        }
+        self.finish_input(now);
+    }
+
+    /// Every `config.tick`: connection timers, a safety-net refill, dialling.
+    fn tick(&mut self, now: Instant) {
         let due: Vec<PeerKey> = self
             .peers
             .iter()
@@ -288,39 +350,32 @@ impl Swarm {
             let Some(peer) = self.peers.get_mut(&key) else {
                 continue;
             };
-            if let Err(e) = peer.session.handle_timeout(now) {
-                self.close(now, key, CloseReason::Protocol(e.to_string()));
-            } else {
-                self.dirty.insert(key);
+            match peer.session.handle_timeout(now) {
+                Err(e) => self.close(now, key, CloseReason::Protocol(e.to_string())),
+                Ok(()) => {
+                    self.dirty.insert(key);
+                }
             }
         }
-        if self.picker.poll_timeout().is_some_and(|t| t <= now) {
-            let expired = self.picker.handle_timeout(now);
-            let mut refill: BTreeSet<PeerKey> = BTreeSet::new();
-            for pb in expired {
-                refill.insert(pb.peer);
-            }
-            for key in refill {
-                self.fill_requests(now, key);
-            }
-        }
-        if self.choker.poll_timeout().is_some_and(|t| t <= now) {
-            self.rechoke(now);
-        }
-        if now >= self.next_tick {
-            self.next_tick = now + self.config.tick;
-            self.tick(now);
-        }
+        // Every event that can give a peer more to request already refills it; a peer whose
+        // last pick found nothing is skipped here, so the tick costs no picks in steady state.
+        let hungry: Vec<PeerKey> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| !p.starved)
+            .map(|(k, _)| *k)
+            .collect();
+        self.to_fill.extend(hungry);
+        self.dial_more(now);
     }
 
-    /// Every `config.tick`: refresh interest, refill pipelines, dial.
-    fn tick(&mut self, now: Instant) {
-        let keys: Vec<PeerKey> = self.peers.keys().copied().collect();
-        for key in keys {
-            self.update_interest(now, key);
-            self.fill_requests(now, key);
+    /// Work every input ends with: interest recounts and pipeline top-ups it asked for.
+    pub(crate) fn finish_input(&mut self, now: Instant) {
+        if self.recount_interest {
+            self.recount_interest = false;
+            self.recount_all_interest(now);
         }
-        self.dial_more(now);
+        self.flush_fills(now);
     }
 
     // ----- outputs -----
@@ -346,16 +401,10 @@ impl Swarm {
         self.events.pop_front()
     }
 
-    /// The next time [`handle_timeout`](Self::handle_timeout) must be called.
+    /// The next time [`handle_timeout`](Self::handle_timeout) must be called. O(log peers).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let sessions = self
-            .peers
-            .values()
-            .filter_map(|p| p.session.poll_timeout())
-            .min();
         [
             Some(self.next_tick),
-            sessions,
             self.picker.poll_timeout(),
             self.choker.poll_timeout(),
         ]
@@ -370,6 +419,7 @@ impl Swarm {
         self.picker.have()
     }
 
+    /// Every wanted piece is verified and written.
     pub fn is_complete(&self) -> bool {
         self.picker.is_finished()
     }
@@ -401,6 +451,7 @@ impl Swarm {
         self.geometry.total_length()
     }
 
+    /// Bytes of pieces handed to the disk and not yet written (or refused).
     pub fn disk_queue_bytes(&self) -> u64 {
         self.disk_queue_bytes
     }
@@ -409,15 +460,15 @@ impl Swarm {
 
     /// Dials known addresses while there is room.
     pub(crate) fn dial_more(&mut self, now: Instant) {
-        if self.completed && self.peers.values().all(|p| !p.session.peer_interested()) {
-            // A seed still dials (leechers may not be able to reach us), so fall through.
-        }
-        while self.peers.len() + self.addrs.connecting_count() < self.config.max_peers
-            && self.addrs.connecting_count() < self.config.max_connecting
+        // Counted once: the book is scanned per dial, not per loop test.
+        let mut connecting = self.addrs.connecting_count();
+        while self.peers.len() + connecting < self.config.max_peers
+            && connecting < self.config.max_connecting
         {
             let Some((addr, _)) = self.addrs.next_to_dial(now) else {
                 break;
             };
+            connecting += 1;
             self.events.push_back(SwarmEvent::Dial(addr));
         }
     }
@@ -445,10 +496,16 @@ impl Swarm {
                 }
             }
         }
-        self.picker.on_peer_disconnected(key);
-        self.choker.remove_peer(key);
+        // Its requests go back to the pool: the other peers take them now, not at the tick.
+        if !self.picker.on_peer_disconnected(key).is_empty() {
+            self.fill_all = true;
+        }
+        if self.choker.remove_peer(key) {
+            self.rechoke_if_room(now);
+        }
         self.addrs.disconnected(peer.addr, now);
         self.dirty.remove(&key);
+        self.to_fill.remove(&key);
     }
 }
 

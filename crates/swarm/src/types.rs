@@ -26,7 +26,8 @@ pub struct SwarmConfig {
     /// Bytes of pieces waiting for the disk (hash + write) at most; above it, no new requests
     /// go out until the disk catches up. Makes disk backpressure explicit.
     pub max_disk_queue: u64,
-    /// Period of the bookkeeping tick (rates, request refill, dialling).
+    /// Period of the bookkeeping tick: connection keep-alives and idle timeouts, dialling, and
+    /// a safety-net pipeline refill (requests are otherwise driven by events).
     pub tick: Duration,
     /// Assumed round trip for sizing request pipelines.
     pub rtt: Duration,

@@ -84,5 +84,23 @@ impl Swarm {
                 self.dirty.insert(key);
             }
         }
+        // Snubbing may have changed, which changes how much each peer may be asked for.
+        self.fill_all = true;
+    }
+
+    /// Rechokes now, instead of at the next 10 s round, when every interested peer fits in
+    /// the unchoke slots (regular plus optimistic): a peer that just became interested is
+    /// then served at once, and since everyone interested gets a slot, an early round cannot
+    /// choke anyone who had one. With more interested peers than slots the round waits, so
+    /// peers of equal rank do not flap between choked and unchoked.
+    pub(crate) fn rechoke_if_room(&mut self, now: Instant) {
+        let interested = self
+            .peers
+            .values()
+            .filter(|p| p.session.peer_interested())
+            .count();
+        if interested > 0 && interested <= self.config.choker.slots + 1 {
+            self.rechoke(now);
+        }
     }
 }
