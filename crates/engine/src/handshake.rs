@@ -1,12 +1,12 @@
 //! Opening a peer connection: TCP connect or accept, then the 68-byte handshake, with time limits.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use bytes::BytesMut;
 use shoal_wire::Handshake;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 
 /// Why a connection did not get past the handshake. All of them just drop that connection;
 /// `WrongTorrent` and `SelfConnection` also mean the address should not be dialled again.
@@ -28,11 +28,17 @@ pub enum HandshakeError {
     SelfConnection,
 }
 
-/// Limits for opening connections.
+/// How connections are opened: time limits, and the local address outgoing ones come from.
 #[derive(Debug, Clone, Copy)]
 pub struct HandshakeLimits {
     pub connect: Duration,
     pub handshake: Duration,
+    /// Bind outgoing connections to this address (port chosen by the system), so that peers
+    /// see us at the address we listen on rather than whichever one the route picks. Peers
+    /// remember others by IP (one connection per IP, "was a seed" marks), so two sessions
+    /// on one host must not share a source address. Applied only to peers of the same
+    /// address family; `None` lets the system choose.
+    pub local_ip: Option<IpAddr>,
 }
 
 impl Default for HandshakeLimits {
@@ -40,8 +46,23 @@ impl Default for HandshakeLimits {
         Self {
             connect: Duration::from_secs(10),
             handshake: Duration::from_secs(20),
+            local_ip: None,
         }
     }
+}
+
+/// Opens a TCP connection to `addr`, from `local_ip` when it is of the same family.
+async fn tcp_connect(addr: SocketAddr, local_ip: Option<IpAddr>) -> std::io::Result<TcpStream> {
+    let Some(ip) = local_ip.filter(|ip| ip.is_ipv4() == addr.is_ipv4()) else {
+        return TcpStream::connect(addr).await;
+    };
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.bind(SocketAddr::new(ip, 0))?;
+    socket.connect(addr).await
 }
 
 /// Reads a full handshake. Returns it and whatever the peer sent after it (already part of the
@@ -67,7 +88,7 @@ pub async fn connect_outgoing(
     ours: Handshake,
     limits: HandshakeLimits,
 ) -> Result<(TcpStream, Handshake, BytesMut), HandshakeError> {
-    let mut stream = tokio::time::timeout(limits.connect, TcpStream::connect(addr))
+    let mut stream = tokio::time::timeout(limits.connect, tcp_connect(addr, limits.local_ip))
         .await
         .map_err(|_| HandshakeError::ConnectTimeout)??;
     let _ = stream.set_nodelay(true);

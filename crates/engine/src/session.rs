@@ -36,7 +36,8 @@ use crate::EngineError;
 pub struct SessionConfig {
     /// Where to accept peers; `None` for no incoming connections.
     pub listen: Option<SocketAddr>,
-    /// Address outgoing peer connections and tracker requests come from (`None`: any).
+    /// Time limits for opening peer connections, and the address outgoing ones come from
+    /// (`handshake.local_ip`; `None`: any). Tracker requests are not bound.
     pub handshake: HandshakeLimits,
     pub swarm: SwarmConfig,
     pub tracker: shoal_tracker::client::ClientConfig,

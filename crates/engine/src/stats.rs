@@ -3,7 +3,9 @@
 
 use std::time::Instant;
 
-use shoal_swarm::PeerInfo;
+use std::sync::Arc;
+
+use shoal_swarm::{PeerInfo, PieceMapSnapshot};
 
 /// One immutable view of a torrent, replaced as a whole on every publish.
 #[derive(Clone, Debug)]
@@ -30,6 +32,10 @@ pub struct TorrentStats {
     pub state: TorrentState,
     /// The last problem worth telling the user, if any.
     pub message: Option<String>,
+    /// The last disk error was "no space left".
+    pub disk_full: bool,
+    /// Per-piece state, refreshed about once a second (it costs O(pieces)).
+    pub pieces: Option<Arc<PieceMapSnapshot>>,
     pub at: Instant,
 }
 
@@ -74,6 +80,8 @@ impl TorrentStats {
                 of: pieces_total,
             },
             message: None,
+            disk_full: false,
+            pieces: None,
             at: Instant::now(),
         }
     }

@@ -69,6 +69,8 @@ pub struct ActorParts {
 const READ_CACHE_BYTES: usize = 32 << 20;
 /// How long after a disk error downloading is tried again.
 const DISK_RETRY: Duration = Duration::from_secs(10);
+/// How often the per-piece map is refreshed in the stats.
+const PIECE_MAP_EVERY: Duration = Duration::from_secs(1);
 /// How often stats are published at most.
 const PUBLISH_EVERY: Duration = Duration::from_millis(250);
 /// Peer inputs handled per wake-up before outputs are flushed; amortises the flush.
@@ -92,6 +94,8 @@ pub(crate) struct Actor {
     resume: ResumeWriter,
     read_cache: ReadCache,
     last_publish: Instant,
+    last_piece_map: Instant,
+    disk_full: bool,
     stopping: bool,
     message: Option<String>,
 }
@@ -128,6 +132,8 @@ pub async fn run_torrent(parts: ActorParts) {
         resume: ResumeWriter::new(resume_path, info_hash),
         read_cache: ReadCache::new(READ_CACHE_BYTES),
         last_publish: Instant::now() - PUBLISH_EVERY,
+        last_piece_map: Instant::now() - PIECE_MAP_EVERY,
+        disk_full: false,
         stopping: false,
         message: None,
     };
@@ -202,6 +208,7 @@ impl Actor {
             TorrentMsg::Exclude(addr) => self.swarm.exclude_addr(addr),
             TorrentMsg::ResumeDownloading => {
                 self.message = None;
+                self.disk_full = false;
                 self.swarm.resume_downloading(now);
             }
             TorrentMsg::Stop => {}
@@ -344,6 +351,7 @@ impl Actor {
                 };
                 tracing::warn!("{text}");
                 self.message = Some(text);
+                self.disk_full = disk_full;
                 self.publish();
                 // Try again later: if space came back the writes succeed and downloading
                 // goes on; if not, the next failed write pauses it again.
@@ -370,6 +378,13 @@ impl Actor {
         let disk_queue = self.swarm.disk_queue_bytes();
         let message = self.message.clone();
         let stopping = self.stopping;
+        let disk_full = self.disk_full;
+        let piece_map = if now.duration_since(self.last_piece_map) >= PIECE_MAP_EVERY {
+            self.last_piece_map = now;
+            Some(Arc::new(self.swarm.piece_map()))
+        } else {
+            None
+        };
         self.stats.send_modify(|s| {
             s.pieces_have = have;
             s.have_bytes = have_bytes;
@@ -384,6 +399,10 @@ impl Actor {
             s.banned = banned;
             s.disk_queue_bytes = disk_queue;
             s.message = message;
+            s.disk_full = disk_full;
+            if let Some(map) = piece_map {
+                s.pieces = Some(map);
+            }
             s.at = now;
             s.state = if stopping {
                 TorrentState::Stopped

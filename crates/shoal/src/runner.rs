@@ -10,7 +10,7 @@ use anyhow::Context;
 use shoal_core::metainfo::Metainfo;
 use shoal_engine::announce::TrackerStatus;
 use shoal_engine::{AddTorrent, Session, TorrentHandle, TorrentState, TorrentStats};
-use shoal_tui::{AddSource, Command, Snapshot, TorrentView};
+use shoal_tui::{AddSource, Command, PieceMap, Snapshot, TorrentView};
 use tokio::sync::{mpsc, watch, Notify};
 
 use crate::progress_line::print_progress;
@@ -52,6 +52,8 @@ pub struct Runner {
     entries: Vec<Entry>,
     changed: Arc<Notify>,
     started: Instant,
+    /// Configured global limits, shown by the dashboard.
+    limits: shoal_tui::RateLimits,
 }
 
 impl Runner {
@@ -61,7 +63,13 @@ impl Runner {
             entries: Vec::new(),
             changed: Arc::new(Notify::new()),
             started: Instant::now(),
+            limits: shoal_tui::RateLimits::default(),
         }
+    }
+
+    /// The global limits to show on the dashboard.
+    pub fn set_limits(&mut self, up: Option<u64>, down: Option<u64>) {
+        self.limits = shoal_tui::RateLimits { up, down };
     }
 
     /// Starts a torrent (checking what is on disk first).
@@ -105,7 +113,18 @@ impl Runner {
                 } else {
                     Vec::new()
                 };
-                TorrentView::new(e.stats.borrow().clone(), trackers)
+                let mut view = TorrentView::new(e.stats.borrow().clone(), trackers);
+                if let Some(map) = &view.stats.pieces {
+                    view.pieces = PieceMap::new(
+                        map.have.clone(),
+                        map.downloading.clone(),
+                        map.availability.clone(),
+                    )
+                    .ok();
+                }
+                view.disk.full = view.stats.disk_full;
+                view.limits = self.limits;
+                view
             })
             .collect();
         Snapshot {

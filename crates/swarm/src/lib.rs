@@ -35,6 +35,7 @@ mod types;
 mod upload;
 
 pub use addrs::PeerSource;
+pub use priorities::PieceMapSnapshot;
 pub use rate::Rate;
 pub use shoal_picker::PeerKey;
 pub use swarm::{PeerInfo, Swarm, SwarmTotals, TorrentParams};

@@ -33,3 +33,40 @@ impl Swarm {
         true
     }
 }
+
+/// Per-piece state for the dashboard.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PieceMapSnapshot {
+    /// Verified pieces.
+    pub have: shoal_core::Bitfield,
+    /// Pieces with blocks requested or received but not yet verified.
+    pub downloading: shoal_core::Bitfield,
+    /// Connected peers holding each piece (saturating at `u16::MAX`).
+    pub availability: Vec<u16>,
+}
+
+impl Swarm {
+    /// A copy of the per-piece state: O(pieces), so callers take it at a slow pace.
+    pub fn piece_map(&self) -> PieceMapSnapshot {
+        let have = self.picker.have().clone();
+        let count = have.len();
+        let mut downloading = shoal_core::Bitfield::new(count);
+        for p in self.picker.partial_pieces() {
+            downloading.set(p.get(), true);
+        }
+        for p in self.pieces.keys().chain(self.at_disk.keys()) {
+            downloading.set(p.get(), true);
+        }
+        let availability = (0..count)
+            .map(|i| {
+                let piece = shoal_core::PieceIndex::new_unchecked_in_range(i);
+                u16::try_from(self.picker.availability(piece)).unwrap_or(u16::MAX)
+            })
+            .collect();
+        PieceMapSnapshot {
+            have,
+            downloading,
+            availability,
+        }
+    }
+}
