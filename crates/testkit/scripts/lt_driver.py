@@ -32,6 +32,7 @@ ALERT_MASK = (
     | lt.alert.category_t.storage_notification
     | lt.alert.category_t.connect_notification
     | lt.alert.category_t.dht_notification
+    | lt.alert.category_t.dht_operation_notification
 )
 
 
@@ -76,6 +77,7 @@ class Driver:
         self.cfg = cfg
         self.session = lt.session(base_settings(cfg))
         self.handles = {}  # info-hash hex (v1) -> torrent_handle
+        self.dht_peers = {}  # info-hash hex -> set of "ip:port" from dht_get_peers lookups
 
     def wait_listening(self, timeout):
         deadline = time.time() + timeout
@@ -93,6 +95,10 @@ class Driver:
     def drain_alerts(self):
         for a in self.session.pop_alerts():
             log("alert %s: %s" % (a.what(), a.message()))
+            if isinstance(a, lt.dht_get_peers_reply_alert):
+                found = self.dht_peers.setdefault(str(a.info_hash), set())
+                for ip, port in a.peers():
+                    found.add("%s:%d" % (ip, port))
 
     def torrent_flags(self, cmd):
         flags = lt.torrent_flags.default_flags
@@ -200,6 +206,14 @@ class Driver:
 
     def cmd_dht_status(self, cmd):
         return {"nodes": self.session.status().dht_nodes}
+
+    def cmd_dht_get_peers(self, cmd):
+        self.session.dht_get_peers(lt.sha1_hash(bytes.fromhex(cmd["info_hash"])))
+        return {}
+
+    def cmd_dht_peers(self, cmd):
+        self.drain_alerts()
+        return {"peers": sorted(self.dht_peers.get(cmd["info_hash"], set()))}
 
     def cmd_force_dht_announce(self, cmd):
         self.handle(cmd).force_dht_announce()

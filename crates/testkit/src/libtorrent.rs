@@ -228,6 +228,22 @@ impl LibtorrentClient {
             .map(drop)
     }
 
+    /// Starts a DHT lookup for peers of `info_hash` (no torrent needed). Its results collect
+    /// in the driver; read them with [`LibtorrentClient::dht_peers`].
+    pub fn dht_get_peers(&self, info_hash: InfoHashV1) -> Result<(), KitError> {
+        self.command(json!({"cmd": "dht_get_peers", "info_hash": info_hash.to_hex()}))
+            .map(drop)
+    }
+
+    /// Every peer the [`LibtorrentClient::dht_get_peers`] lookups for `info_hash` found so far.
+    pub fn dht_peers(&self, info_hash: InfoHashV1) -> Result<Vec<SocketAddr>, KitError> {
+        let r = self.command(json!({"cmd": "dht_peers", "info_hash": info_hash.to_hex()}))?;
+        Ok(r.get("peers")
+            .and_then(Value::as_array)
+            .map(|ps| ps.iter().filter_map(|p| p.as_str()?.parse().ok()).collect())
+            .unwrap_or_default())
+    }
+
     /// Announces to the trackers now.
     pub fn force_reannounce(&self, info_hash: InfoHashV1) -> Result<(), KitError> {
         self.command(json!({"cmd": "force_reannounce", "info_hash": info_hash.to_hex()}))
