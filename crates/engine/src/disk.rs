@@ -22,6 +22,10 @@ pub enum DiskResult {
         piece: PieceIndex,
         data: Result<Bytes, String>,
     },
+    /// The files' states, for the file watch.
+    FileStates(Result<Vec<shoal_storage::FileState>, String>),
+    /// Pieces that failed a re-check.
+    Rechecked(Vec<PieceIndex>),
 }
 
 /// Where disk results go.

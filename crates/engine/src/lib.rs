@@ -14,6 +14,7 @@
 pub mod announce;
 pub mod conn;
 pub mod disk;
+pub mod file_watch;
 pub mod handshake;
 pub mod limits;
 mod read_cache;

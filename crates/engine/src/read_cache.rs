@@ -77,6 +77,14 @@ impl ReadCache {
             .collect()
     }
 
+    /// Forgets a piece (its data on disk changed).
+    pub fn invalidate(&mut self, piece: PieceIndex) {
+        if let Some(d) = self.pieces.remove(&piece) {
+            self.bytes -= d.len();
+            self.order.retain(|p| *p != piece);
+        }
+    }
+
     fn insert(&mut self, piece: PieceIndex, data: Bytes) {
         if data.len() > self.capacity || self.pieces.contains_key(&piece) {
             return;

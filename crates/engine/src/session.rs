@@ -23,6 +23,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::announce::{run_announcer, AnnouncerParts, TrackerStatus};
+use crate::file_watch::FileWatch;
 use crate::handshake::{answer_incoming, read_handshake, HandshakeLimits};
 use crate::limits::{RateLimits, TokenBucket};
 use crate::resume;
@@ -304,6 +305,14 @@ impl Session {
             limits: Arc::clone(&self.limits),
             resume_path,
             info_hash: wire_id,
+            file_watch: FileWatch::new(
+                Arc::new(meta.layout()),
+                meta.files()
+                    .iter()
+                    .map(|f| (!f.pad).then_some(f.length))
+                    .collect(),
+            ),
+            piece_hashes: Arc::new(meta.piece_hashes().to_vec()),
         };
         self.tasks.spawn("torrent", async move {
             run_torrent(parts).await;

@@ -16,6 +16,7 @@ use tokio::sync::{mpsc, watch};
 
 use crate::conn::{run_connection, PeerInput};
 use crate::disk::{self, DiskResult};
+use crate::file_watch::FileWatch;
 use crate::handshake::{connect_outgoing, HandshakeError, HandshakeLimits};
 use crate::limits::RateLimits;
 use crate::read_cache::ReadCache;
@@ -63,6 +64,8 @@ pub struct ActorParts {
     /// Where to keep resume data, if anywhere.
     pub resume_path: Option<PathBuf>,
     pub info_hash: [u8; 20],
+    pub file_watch: FileWatch,
+    pub piece_hashes: Arc<Vec<[u8; 20]>>,
 }
 
 /// Memory for pieces read to serve uploads.
@@ -95,6 +98,9 @@ pub(crate) struct Actor {
     read_cache: ReadCache,
     last_publish: Instant,
     last_piece_map: Instant,
+    file_watch: FileWatch,
+    last_file_check: Instant,
+    piece_hashes: Arc<Vec<[u8; 20]>>,
     disk_full: bool,
     stopping: bool,
     message: Option<String>,
@@ -114,6 +120,8 @@ pub async fn run_torrent(parts: ActorParts) {
         limits,
         resume_path,
         info_hash,
+        file_watch,
+        piece_hashes,
     } = parts;
     let (peer_tx, mut peer_rx) = mpsc::channel(PEER_INPUT_CAPACITY);
     let (disk_tx, mut disk_rx) = mpsc::unbounded_channel();
@@ -133,6 +141,9 @@ pub async fn run_torrent(parts: ActorParts) {
         read_cache: ReadCache::new(READ_CACHE_BYTES),
         last_publish: Instant::now() - PUBLISH_EVERY,
         last_piece_map: Instant::now() - PIECE_MAP_EVERY,
+        file_watch,
+        last_file_check: Instant::now(),
+        piece_hashes,
         disk_full: false,
         stopping: false,
         message: None,
@@ -274,11 +285,69 @@ impl Actor {
                         .handle_disk_done(now, DiskDone::Read { peer, block, data });
                 }
             }
+            DiskResult::FileStates(Ok(states)) => {
+                let findings = self.file_watch.finish(states, self.swarm.have());
+                if !findings.lost.is_empty() {
+                    self.lose(&findings.lost, "missing or truncated on disk");
+                }
+                if !findings.recheck.is_empty() {
+                    let storage = Arc::clone(&self.storage);
+                    let hashes = Arc::clone(&self.piece_hashes);
+                    let tx = self.disk_tx.clone();
+                    let pieces = findings.recheck;
+                    tokio::task::spawn_blocking(move || {
+                        let bad = crate::file_watch::recheck(&storage, &hashes, &pieces);
+                        let _ = tx.send(DiskResult::Rechecked(bad));
+                    });
+                }
+            }
+            DiskResult::FileStates(Err(e)) => {
+                self.file_watch.finish_failed();
+                tracing::debug!(error = %e, "reading file states failed");
+            }
+            DiskResult::Rechecked(bad) => {
+                if !bad.is_empty() {
+                    self.lose(&bad, "changed on disk");
+                }
+            }
         }
+    }
+
+    /// Pieces that are no longer good on disk: forget them, download them again.
+    fn lose(&mut self, pieces: &[shoal_core::PieceIndex], why: &str) {
+        tracing::warn!(
+            count = pieces.len(),
+            "{why}: pieces will be downloaded again"
+        );
+        for p in pieces {
+            self.read_cache.invalidate(*p);
+        }
+        self.swarm.lose_pieces(Instant::now(), pieces);
+        self.message = Some(format!(
+            "{} pieces {why}; fetching them again",
+            pieces.len()
+        ));
+    }
+
+    /// Starts a look at the files when it is time.
+    fn maybe_check_files(&mut self) {
+        if self.stopping || self.last_file_check.elapsed() < crate::file_watch::CHECK_EVERY {
+            return;
+        }
+        self.last_file_check = Instant::now();
+        if !self.file_watch.start() {
+            return;
+        }
+        let (storage, tx) = (Arc::clone(&self.storage), self.disk_tx.clone());
+        tokio::task::spawn_blocking(move || {
+            let states = storage.file_sizes_and_mtimes().map_err(|e| e.to_string());
+            let _ = tx.send(DiskResult::FileStates(states));
+        });
     }
 
     /// Drains the swarm's outputs: bytes to peers, disk work, events; publishes stats.
     fn after_input(&mut self) {
+        self.maybe_check_files();
         loop {
             while let Some((key, bytes)) = self.swarm.poll_transmit() {
                 if let Some(w) = self.writers.get(&key) {
@@ -338,7 +407,8 @@ impl Actor {
                 // Dropping the writer ends the connection task.
                 self.writers.remove(&key);
             }
-            SwarmEvent::PieceVerified(_) | SwarmEvent::HashFailed(_) => {}
+            SwarmEvent::PieceVerified(piece) => self.file_watch.wrote(piece),
+            SwarmEvent::HashFailed(_) => {}
             SwarmEvent::Completed => {
                 tracing::info!("download complete");
                 self.publish();

@@ -158,6 +158,24 @@ impl Picker {
         cancels
     }
 
+    /// We no longer have `piece` (its file was truncated, deleted or changed on disk): it goes
+    /// back to being picked if its priority wants it. Returns whether it was had.
+    pub fn on_piece_lost(&mut self, piece: PieceIndex) -> bool {
+        let p = piece.get();
+        if p >= self.geometry.piece_count() || !self.have.get(p) {
+            return false;
+        }
+        self.have.set(p, false);
+        let level = self.priority.get(p as usize).copied().unwrap_or(0);
+        if level > 0 {
+            self.wanted.set(p, true);
+            self.seq_cursor = self.seq_cursor.min(p);
+            self.order.insert(p, self.key(p));
+        }
+        self.debug_check();
+        true
+    }
+
     /// `piece` failed its hash check. Every received block is freed and the piece goes back
     /// to being picked; returns the peers that sent data for it (sorted, once each), so the
     /// caller can penalise or ban them.

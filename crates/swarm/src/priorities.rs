@@ -70,3 +70,24 @@ impl Swarm {
         }
     }
 }
+
+impl Swarm {
+    /// Pieces we had are gone or changed on disk: they are missing again and will be
+    /// downloaded (peers asking for them are refused from now on).
+    pub fn lose_pieces(&mut self, now: std::time::Instant, pieces: &[shoal_core::PieceIndex]) {
+        let mut lost = false;
+        for p in pieces {
+            lost |= self.picker.on_piece_lost(*p);
+        }
+        if !lost {
+            return;
+        }
+        if self.completed && !self.picker.is_finished() {
+            self.completed = false;
+            self.choker.set_seeding(false);
+        }
+        // The wanted set changed: every peer's interest count is redone.
+        self.recount_all_interest(now);
+        self.finish_input(now);
+    }
+}

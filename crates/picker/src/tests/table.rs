@@ -453,3 +453,17 @@ fn short_last_piece_has_fewer_and_shorter_blocks() {
     assert_eq!(t.recv('a', "3.0"), accepted("", false));
     assert_eq!(t.recv('a', "3.1"), accepted("", true));
 }
+
+// ---- pieces lost on disk -------------------------------------------------------------------
+
+#[test]
+fn a_lost_piece_is_picked_again() {
+    let mut t = state("have: 1111, avail: 1111");
+    assert!(t.p.is_finished());
+    assert_eq!(t.pick('a', "*", 4), "");
+    assert!(t.p.on_piece_lost(pi(2)));
+    assert!(!t.p.on_piece_lost(pi(2)), "already missing");
+    assert!(!t.p.is_finished());
+    assert_eq!(t.pick('a', "*", 4), "2.0 2.1 2.2 2.3");
+    assert!(t.p.check_invariants().is_ok());
+}
