@@ -1,22 +1,24 @@
-//! `shoal download`: fetch a torrent into a directory, optionally seed afterwards.
+//! `shoal download` and `shoal seed`: arguments, and starting the torrents in one session.
 
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Args;
 use shoal_core::metainfo::Metainfo;
-use shoal_engine::{AddTorrent, Session, SessionConfig, TorrentState, TorrentStats};
+use shoal_engine::{AddTorrent, Session, SessionConfig, TorrentStats};
 
 use crate::human;
+use crate::runner::{RunConfig, Runner};
 
 #[derive(Debug, Args)]
 pub struct DownloadArgs {
-    /// The .torrent file to download.
-    pub torrent: PathBuf,
+    /// The .torrent files to download (several run in one session).
+    #[arg(required = true, value_name = "FILE.torrent")]
+    pub torrents: Vec<PathBuf>,
     /// Directory to download into.
     #[arg(short, long, value_name = "DIR", default_value = ".")]
     pub output: PathBuf,
@@ -117,7 +119,7 @@ impl SeedArgs {
     /// `seed` is a download into the data directory that keeps seeding.
     pub fn as_download(&self) -> DownloadArgs {
         DownloadArgs {
-            torrent: self.torrent.clone(),
+            torrents: vec![self.torrent.clone()],
             output: self.data.clone(),
             listen: self.listen,
             peers: self.peers.clone(),
@@ -183,17 +185,19 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs(total))
 }
 
-/// Exit code when stopped by Ctrl-C or SIGTERM before completion.
-pub const EXIT_INTERRUPTED: i32 = 130;
-
 pub fn run(args: &DownloadArgs, out: &mut dyn Write, terminal: bool) -> anyhow::Result<i32> {
-    let bytes = std::fs::read(&args.torrent)
-        .with_context(|| format!("cannot read {}", args.torrent.display()))?;
-    let meta = Metainfo::from_bytes(&bytes)
-        .with_context(|| format!("{} is not a valid torrent", args.torrent.display()))?;
-    let files = match &args.files {
-        Some(list) => Some(parse_file_list(list, meta.files().len())?),
-        None => None,
+    let mut metas = Vec::new();
+    for path in &args.torrents {
+        let bytes =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let meta = Metainfo::from_bytes(&bytes)
+            .with_context(|| format!("{} is not a valid torrent", path.display()))?;
+        metas.push(Arc::new(meta));
+    }
+    let files = match (&args.files, metas.as_slice()) {
+        (Some(list), [one]) => Some(parse_file_list(list, one.files().len())?),
+        (Some(_), _) => bail!("--files works with one torrent at a time"),
+        (None, _) => None,
     };
     std::fs::create_dir_all(&args.output)
         .with_context(|| format!("cannot create {}", args.output.display()))?;
@@ -201,12 +205,12 @@ pub fn run(args: &DownloadArgs, out: &mut dyn Write, terminal: bool) -> anyhow::
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    rt.block_on(download(args, Arc::new(meta), files, out, terminal))
+    rt.block_on(download(args, metas, files, out, terminal))
 }
 
 async fn download(
     args: &DownloadArgs,
-    meta: Arc<Metainfo>,
+    metas: Vec<Arc<Metainfo>>,
     files: Option<Vec<bool>>,
     out: &mut dyn Write,
     terminal: bool,
@@ -219,82 +223,33 @@ async fn download(
         ..SessionConfig::default()
     };
     config.swarm.max_peers = args.max_peers;
-    let mut session = Session::start(config).await?;
-    let add = AddTorrent {
-        metainfo: Arc::clone(&meta),
+    // Listening on one address means being that address: dial from it too.
+    let listen_ip = args.listen.ip();
+    config.handshake.local_ip = (!listen_ip.is_unspecified()).then_some(listen_ip);
+    let mut runner = Runner::new(Session::start(config).await?);
+    runner.set_limits(args.seeding.upload_limit, args.seeding.download_limit);
+    for meta in metas {
+        let add = AddTorrent {
+            metainfo: meta,
+            download_dir: args.output.clone(),
+            peers: args.peers.clone(),
+            use_trackers: !args.no_trackers,
+            files: files.clone(),
+        };
+        runner.add(add).await?;
+    }
+    let cfg = RunConfig {
+        tui: terminal && !args.no_tui,
+        terminal,
+        progress_every: Duration::from_secs(args.progress_every.max(1)),
+        keep_seeding: args.seed,
+        seed_ratio: args.seeding.seed_ratio,
+        seed_time: args.seeding.seed_time,
         download_dir: args.output.clone(),
-        peers: args.peers.clone(),
         use_trackers: !args.no_trackers,
-        files,
     };
-    let name = meta.name().to_string();
-    let mut handle = session
-        .add_torrent(add, |_, _| {})
-        .await
-        .with_context(|| format!("cannot start {name}"))?;
-    let mut stats = handle.stats();
-    let every = if terminal {
-        Duration::from_millis(500)
-    } else {
-        Duration::from_secs(args.progress_every.max(1))
-    };
-    let mut ticker = tokio::time::interval(every);
-    let started = Instant::now();
-    let mut announced_complete = false;
-    let mut seeding_since: Option<Instant> = None;
-    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .context("cannot watch for SIGTERM")?;
-    let code = loop {
-        let mut print = false;
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => break EXIT_INTERRUPTED,
-            _ = sigterm.recv() => break EXIT_INTERRUPTED,
-            _ = ticker.tick() => print = true,
-            changed = stats.changed() => {
-                if changed.is_err() {
-                    bail!("{name}: the torrent stopped unexpectedly");
-                }
-            }
-        }
-        let s = stats.borrow_and_update().clone();
-        if let TorrentState::Failed(why) = &s.state {
-            bail!("{name}: {why}");
-        }
-        let finished = s.is_complete() && !announced_complete;
-        if print || finished {
-            print_progress(out, &s, started, terminal);
-        }
-        if finished {
-            announced_complete = true;
-            let nl = if terminal { "\n" } else { "" };
-            let secs = started.elapsed().as_secs_f64();
-            let _ = writeln!(out, "{nl}complete: {name} in {secs:.1} s");
-            if !args.seed {
-                break 0;
-            }
-            let _ = writeln!(out, "seeding; Ctrl-C to stop");
-            seeding_since = Some(Instant::now());
-        }
-        if let Some(since) = seeding_since {
-            if let Some(limit) = args.seeding.seed_time {
-                if since.elapsed() >= limit {
-                    let _ = writeln!(out, "seed time reached");
-                    break 0;
-                }
-            }
-            if let Some(ratio) = args.seeding.seed_ratio {
-                if s.uploaded as f64 >= ratio * s.total_length as f64 {
-                    let _ = writeln!(out, "seed ratio reached");
-                    break 0;
-                }
-            }
-        }
-    };
-    handle.stop(Duration::from_secs(8)).await;
-    session.shutdown(Duration::from_secs(2)).await;
-    let _ = out.flush();
-    if let Some(path) = &args.stats_json {
-        let last = stats.borrow().clone();
+    let (code, last) = runner.run(&cfg, out).await?;
+    if let (Some(path), Some(last)) = (&args.stats_json, last) {
         write_stats_json(path, &last, code)?;
     }
     Ok(code)
@@ -347,47 +302,6 @@ fn write_stats_json(
     std::fs::write(&tmp, doc.to_string())
         .with_context(|| format!("cannot write {}", tmp.display()))?;
     std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
-}
-
-fn print_progress(out: &mut dyn Write, s: &TorrentStats, started: Instant, terminal: bool) {
-    let pct = if s.total_length == 0 {
-        100.0
-    } else {
-        s.have_bytes as f64 * 100.0 / s.total_length as f64
-    };
-    let left = s.total_length.saturating_sub(s.have_bytes);
-    let eta = if s.down_rate > 0 && left > 0 {
-        format!("{}s", left / s.down_rate)
-    } else {
-        "-".to_string()
-    };
-    let state = match &s.state {
-        TorrentState::Checking { done, of } => format!("checking {done}/{of}"),
-        TorrentState::Downloading => "downloading".to_string(),
-        TorrentState::Seeding => "seeding".to_string(),
-        TorrentState::DiskPaused => "paused (disk)".to_string(),
-        TorrentState::Stopped => "stopped".to_string(),
-        TorrentState::Failed(_) => "failed".to_string(),
-    };
-    let line = format!(
-        "{state} {pct:5.1}% {}/{} down {}/s up {}/s peers {} eta {eta} elapsed {:.0}s{}",
-        human::size(s.have_bytes),
-        human::size(s.total_length),
-        human::size(s.down_rate),
-        human::size(s.up_rate),
-        s.peers.len(),
-        started.elapsed().as_secs_f64(),
-        s.message
-            .as_ref()
-            .map(|m| format!(" | {m}"))
-            .unwrap_or_default(),
-    );
-    if terminal {
-        let _ = write!(out, "\r\x1b[2K{line}");
-    } else {
-        let _ = writeln!(out, "{line}");
-    }
-    let _ = out.flush();
 }
 
 /// `0,2,5-7` over `count` files.
