@@ -32,9 +32,17 @@
 //! - [`session`]: validation against the torrent ([`PieceGeometry`]) and connection state; it
 //!   turns raw `u32` indices into `PieceIndex` and [`BlockRange`], so nothing unvalidated leaves
 //!   the crate through it.
+//! - [`ut_metadata`] (BEP 9) and [`ut_pex`] (BEP 11): the payloads of two BEP 10 extensions,
+//!   and their own sans-IO state ([`MetadataFetcher`], [`MetadataServer`], [`PexState`]). They
+//!   sit beside the session rather than inside it: the session hands over extended payloads
+//!   as [`PeerEvent::Extended`] and sends ours with `send_extended`, and the metadata fetch
+//!   spans many connections, so only the owner of all of them (the swarm) can drive it. Their
+//!   errors are not [`WireError`]s: a bad extension payload does not desynchronise the stream,
+//!   so each says through [`ExtAction`] whether to drop the message or the connection.
 
 pub mod codec;
 pub mod error;
+pub mod ext_action;
 pub mod extension;
 pub mod geometry;
 pub mod handshake;
@@ -42,9 +50,12 @@ pub mod message;
 pub mod session;
 #[cfg(test)]
 mod strategies;
+pub mod ut_metadata;
+pub mod ut_pex;
 
 pub use codec::{decode, decode_from};
 pub use error::{ErrorAction, WireError};
+pub use ext_action::ExtAction;
 pub use extension::ExtHandshake;
 pub use geometry::{BlockRange, PieceGeometry};
 pub use handshake::{Features, Handshake};
@@ -53,3 +64,8 @@ pub use session::{
     CancelOutcome, PeerEvent, PeerSession, RefuseOutcome, RequestOutcome, SendOutcome,
     ServeOutcome, SessionConfig, SessionStats,
 };
+pub use ut_metadata::{
+    FetchEvent, MetadataError, MetadataFetcher, MetadataMessage, MetadataPiece, MetadataServer,
+    MetadataSize,
+};
+pub use ut_pex::{PexError, PexFlags, PexMessage, PexPeer, PexState};
