@@ -15,7 +15,10 @@ use crate::measure::{cpu_of, peak_rss_of, Cost};
 use crate::{report, which, Options};
 
 pub(crate) fn run(opts: &Options) -> Result<(), String> {
-    let dir = tempfile::Builder::new().prefix("shoal-bench").tempdir().map_err(|e| e.to_string())?;
+    let dir = tempfile::Builder::new()
+        .prefix("shoal-bench")
+        .tempdir()
+        .map_err(|e| e.to_string())?;
     eprintln!("generating {} MiB of content and its torrent…", opts.mib);
     let content = TestContent::generate(dir.path(), &ContentSpec::single_file(opts.mib << 20))
         .map_err(|e| e.to_string())?;
@@ -63,9 +66,15 @@ fn leech_from(torrent: &TorrentFile, seeder: SocketAddr) -> Result<Duration, Str
     let leecher = LibtorrentClient::start().map_err(|e| e.to_string())?;
     let out = tempfile::tempdir().map_err(|e| e.to_string())?;
     let t0 = Instant::now();
-    leecher.add_torrent(torrent, out.path(), AddMode::Download).map_err(|e| e.to_string())?;
-    leecher.connect_peer(torrent.info_hash(), seeder).map_err(|e| e.to_string())?;
-    leecher.wait_complete(torrent.info_hash(), Duration::from_secs(600)).map_err(|e| e.to_string())?;
+    leecher
+        .add_torrent(torrent, out.path(), AddMode::Download)
+        .map_err(|e| e.to_string())?;
+    leecher
+        .connect_peer(torrent.info_hash(), seeder)
+        .map_err(|e| e.to_string())?;
+    leecher
+        .wait_complete(torrent.info_hash(), Duration::from_secs(600))
+        .map_err(|e| e.to_string())?;
     Ok(t0.elapsed())
 }
 
@@ -89,7 +98,11 @@ impl Drop for Killed {
     }
 }
 
-fn seed_with_shoal(opts: &Options, content: &TestContent, torrent: &TorrentFile) -> Result<Option<Cost>, String> {
+fn seed_with_shoal(
+    opts: &Options,
+    content: &TestContent,
+    torrent: &TorrentFile,
+) -> Result<Option<Cost>, String> {
     let ip = next_loopback();
     let port = free_port(ip).map_err(|e| e.to_string())?;
     let addr = SocketAddr::from((ip, port));
@@ -117,13 +130,17 @@ fn seed_with_shoal(opts: &Options, content: &TestContent, torrent: &TorrentFile)
     std::thread::spawn(move || {
         use std::io::BufRead;
         let mut sent = false;
-        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
             if !sent && line.starts_with("seeding") {
                 sent = tx.send(()).is_ok();
             }
         }
     });
-    rx.recv_timeout(Duration::from_secs(300)).map_err(|_| "shoal seed never reported seeding")?;
+    rx.recv_timeout(Duration::from_secs(300))
+        .map_err(|_| "shoal seed never reported seeding")?;
     let check = t0.elapsed();
     eprintln!(
         "shoal seed: checked {} MiB in {:.2} s ({:.0} MiB/s)",
@@ -133,12 +150,22 @@ fn seed_with_shoal(opts: &Options, content: &TestContent, torrent: &TorrentFile)
     );
     let cpu0 = cpu_of(child.0.id()).unwrap_or_default();
     let wall = leech_from(torrent, addr)?;
-    let cpu = cpu_of(child.0.id()).unwrap_or_default().saturating_sub(cpu0);
+    let cpu = cpu_of(child.0.id())
+        .unwrap_or_default()
+        .saturating_sub(cpu0);
     let peak_rss = peak_rss_of(child.0.id()).unwrap_or(0);
-    Ok(Some(Cost { wall, cpu, peak_rss }))
+    Ok(Some(Cost {
+        wall,
+        cpu,
+        peak_rss,
+    }))
 }
 
-fn seed_with_reference(name: &str, content: &TestContent, torrent: &TorrentFile) -> Result<Option<Cost>, String> {
+fn seed_with_reference(
+    name: &str,
+    content: &TestContent,
+    torrent: &TorrentFile,
+) -> Result<Option<Cost>, String> {
     let seeder: Box<dyn RefClient> = match name {
         "libtorrent" => Box::new(LibtorrentClient::start().map_err(|e| e.to_string())?),
         "aria2" => Box::new(Aria2Client::start().map_err(|e| e.to_string())?),
@@ -146,11 +173,21 @@ fn seed_with_reference(name: &str, content: &TestContent, torrent: &TorrentFile)
         "qbittorrent" => Box::new(QbittorrentClient::start().map_err(|e| e.to_string())?),
         other => return Err(format!("unknown client {other}")),
     };
-    seeder.add_torrent(torrent, content.data_dir(), AddMode::SeedUnchecked).map_err(|e| e.to_string())?;
-    seeder.wait_complete(torrent.info_hash(), Duration::from_secs(600)).map_err(|e| e.to_string())?;
+    seeder
+        .add_torrent(torrent, content.data_dir(), AddMode::SeedUnchecked)
+        .map_err(|e| e.to_string())?;
+    seeder
+        .wait_complete(torrent.info_hash(), Duration::from_secs(600))
+        .map_err(|e| e.to_string())?;
     let cpu0 = cpu_of(seeder.pid()).unwrap_or_default();
     let wall = leech_from(torrent, seeder.peer_addr())?;
-    let cpu = cpu_of(seeder.pid()).unwrap_or_default().saturating_sub(cpu0);
+    let cpu = cpu_of(seeder.pid())
+        .unwrap_or_default()
+        .saturating_sub(cpu0);
     let peak_rss = peak_rss_of(seeder.pid()).unwrap_or(0);
-    Ok(Some(Cost { wall, cpu, peak_rss }))
+    Ok(Some(Cost {
+        wall,
+        cpu,
+        peak_rss,
+    }))
 }

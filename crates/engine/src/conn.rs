@@ -25,6 +25,8 @@ pub enum PeerInput {
 /// How much we ask the socket for per read. Large enough that a 16 KiB block usually arrives
 /// in one piece, small enough to keep per-connection memory modest.
 const READ_CHUNK: usize = 64 * 1024;
+/// Most bytes gathered for one write.
+const WRITE_BATCH: usize = 256 * 1024;
 
 /// Runs a connection until either side ends it. `initial` holds bytes already read past the
 /// handshake. Writes stop when the actor drops the sender; reads stop at EOF or error.
@@ -67,11 +69,23 @@ pub async fn run_connection<S>(
         }
     };
     let write_side = async move {
-        while let Some(bytes) = outgoing.recv().await {
-            if let Some(bucket) = &limits.upload {
-                bucket.acquire(bytes.len() as u64).await;
+        // Messages arrive as separate buffers (a 13-byte piece header, then the block), and the
+        // socket has TCP_NODELAY: writing each alone would cost a syscall and often a packet
+        // apiece. Everything already queued is gathered into one buffer and written at once.
+        let mut batch = BytesMut::with_capacity(WRITE_BATCH);
+        while let Some(first) = outgoing.recv().await {
+            batch.clear();
+            batch.extend_from_slice(&first);
+            while batch.len() < WRITE_BATCH {
+                match outgoing.try_recv() {
+                    Ok(more) => batch.extend_from_slice(&more),
+                    Err(_) => break,
+                }
             }
-            if let Err(e) = writer.write_all(&bytes).await {
+            if let Some(bucket) = &limits.upload {
+                bucket.acquire(batch.len() as u64).await;
+            }
+            if let Err(e) = writer.write_all(&batch).await {
                 return format!("write error: {e}");
             }
         }
