@@ -2,9 +2,13 @@
 //! shoal and by each reference client in turn, several runs each; prints wall time, CPU
 //! seconds and peak RSS per client and shoal's ratio to the best of the others.
 //!
+//! `shoal-bench seed` scores seeders the same way (see `seed.rs`), and `shoal-bench dht`
+//! times a magnet link on a loopback DHT, shoal against libtorrent (see `dht.rs`).
+//!
 //! Everything runs on 127.0.0.x. Clients that are not installed are skipped with a note
 //! (rqbit is optional: it is used when `rqbit` is on PATH).
 
+mod dht;
 mod measure;
 mod seed;
 
@@ -19,13 +23,15 @@ use shoal_testkit::{
 };
 
 const USAGE: &str =
-    "usage: shoal-bench download [--mib N] [--runs N] [--clients a,b,...] [--shoal PATH]
-  clients: shoal, libtorrent, aria2, transmission, qbittorrent, rqbit (default: all)";
+    "usage: shoal-bench download|seed|dht [--mib N] [--runs N] [--clients a,b,...] [--shoal PATH]
+  clients: shoal, libtorrent, aria2, transmission, qbittorrent, rqbit (default: all)
+  dht: a magnet link on a loopback DHT of 8 libtorrent nodes, shoal against libtorrent";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Mode {
     Download,
     Seed,
+    Dht,
 }
 
 pub(crate) struct Options {
@@ -41,11 +47,13 @@ fn parse_args() -> Result<Options, String> {
     let mode = match args.next().as_deref() {
         Some("download") => Mode::Download,
         Some("seed") => Mode::Seed,
+        Some("dht") => Mode::Dht,
         _ => return Err(USAGE.into()),
     };
     let mut o = Options {
         mode,
-        mib: 1024,
+        // The DHT bench is about finding peers and metadata, not bulk transfer.
+        mib: if mode == Mode::Dht { 64 } else { 1024 },
         runs: 3,
         clients: [
             "shoal",
@@ -93,6 +101,7 @@ fn main() {
     let result = match opts.mode {
         Mode::Download => run(&opts),
         Mode::Seed => seed::run(&opts),
+        Mode::Dht => dht::run(&opts),
     };
     if let Err(e) = result {
         eprintln!("shoal-bench: {e}");
@@ -208,10 +217,19 @@ fn run_rqbit(
     };
     let t0 = Instant::now();
     let child = Command::new(bin)
+        // Everything that would reach outside loopback is off.
+        .env("RQBIT_TRACKERS_DISABLE", "true")
         .args([
             "--disable-dht",
+            "--disable-dht-persistence",
+            "--disable-upnp-port-forward",
+            "--disable-lsd",
+            "--listen-ip",
+        ])
+        .arg(next_loopback().to_string())
+        .args([
             "download",
-            "--disable-trackers",
+            "--disable-http-api",
             "--exit-on-finish",
             "--initial-peers",
         ])
@@ -220,12 +238,28 @@ fn run_rqbit(
         .arg(out)
         .arg(torrent)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .map_err(|e| e.to_string())?;
+    // Drain stderr on a thread so a chatty log cannot fill the pipe and stall rqbit.
+    let mut child = child;
+    let stderr = child.stderr.take();
+    let log = std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(mut e) = stderr {
+            use std::io::Read;
+            let _ = e.read_to_string(&mut text);
+        }
+        text
+    });
     let (code, cpu, rss) = wait_with_usage(child.id()).ok_or("wait4 failed")?;
+    let text = log.join().unwrap_or_default();
     if code != 0 {
-        return Err(format!("rqbit exited with {code}"));
+        let last = text
+            .lines()
+            .filter(|l| l.contains("ERROR") || l.contains("error"))
+            .last();
+        return Err(format!("rqbit exited with {code}: {}", last.unwrap_or("")));
     }
     Ok(Some(Cost {
         wall: t0.elapsed(),
