@@ -66,6 +66,16 @@ pub struct ActorParts {
     pub info_hash: [u8; 20],
     pub file_watch: FileWatch,
     pub piece_hashes: Arc<Vec<[u8; 20]>>,
+    /// Connections a magnet link's metadata phase hands over (already adopted by `swarm`).
+    pub adopted: Option<Adopted>,
+}
+
+/// The live connections of a metadata phase: their writers and the channel their tasks
+/// report on, which the torrent actor takes over as its own.
+pub struct Adopted {
+    pub writers: HashMap<PeerKey, mpsc::UnboundedSender<Bytes>>,
+    pub peer_tx: mpsc::Sender<PeerInput>,
+    pub peer_rx: mpsc::Receiver<PeerInput>,
 }
 
 /// Memory for pieces read to serve uploads.
@@ -80,7 +90,7 @@ const PUBLISH_EVERY: Duration = Duration::from_millis(250);
 const BATCH: usize = 64;
 /// Capacity of the shared peer-input channel: bounds bytes read ahead of the actor to about
 /// this many 64 KiB reads; a full channel makes readers wait, which is TCP backpressure.
-const PEER_INPUT_CAPACITY: usize = 256;
+pub(crate) const PEER_INPUT_CAPACITY: usize = 256;
 
 pub(crate) struct Actor {
     swarm: Swarm,
@@ -122,15 +132,22 @@ pub async fn run_torrent(parts: ActorParts) {
         info_hash,
         file_watch,
         piece_hashes,
+        adopted,
     } = parts;
-    let (peer_tx, mut peer_rx) = mpsc::channel(PEER_INPUT_CAPACITY);
+    let (writers, peer_tx, mut peer_rx) = match adopted {
+        Some(a) => (a.writers, a.peer_tx, a.peer_rx),
+        None => {
+            let (tx, rx) = mpsc::channel(PEER_INPUT_CAPACITY);
+            (HashMap::new(), tx, rx)
+        }
+    };
     let (disk_tx, mut disk_rx) = mpsc::unbounded_channel();
     let mut actor = Actor {
         swarm,
         storage,
         ours: our_handshake,
         handshake_limits,
-        writers: HashMap::new(),
+        writers,
         peer_tx,
         inbox_tx,
         disk_tx,
@@ -411,6 +428,8 @@ impl Actor {
             SwarmEvent::HashFailed(_) => {}
             SwarmEvent::Completed => {
                 tracing::info!("download complete");
+                // Refresh the piece map now, so the final state shows complete at once.
+                self.last_piece_map = Instant::now() - PIECE_MAP_EVERY;
                 self.publish();
             }
             SwarmEvent::DiskError { message, disk_full } => {
