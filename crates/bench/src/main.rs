@@ -257,8 +257,8 @@ fn run_rqbit(
     if code != 0 {
         let last = text
             .lines()
-            .filter(|l| l.contains("ERROR") || l.contains("error"))
-            .last();
+            .rev()
+            .find(|l| l.contains("ERROR") || l.contains("error"));
         return Err(format!("rqbit exited with {code}: {}", last.unwrap_or("")));
     }
     Ok(Some(Cost {

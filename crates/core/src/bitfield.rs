@@ -27,11 +27,19 @@ impl Bitfield {
     }
 
     pub fn new(len: u32) -> Self {
-        Self { bytes: vec![0; Self::byte_len(len)], len, ones: 0 }
+        Self {
+            bytes: vec![0; Self::byte_len(len)],
+            len,
+            ones: 0,
+        }
     }
 
     pub fn full(len: u32) -> Self {
-        let mut b = Self { bytes: vec![0xff; Self::byte_len(len)], len, ones: len };
+        let mut b = Self {
+            bytes: vec![0xff; Self::byte_len(len)],
+            len,
+            ones: len,
+        };
         b.clear_spare_bits();
         b
     }
@@ -40,9 +48,16 @@ impl Bitfield {
     pub fn from_bytes(bytes: &[u8], len: u32) -> Result<Self, BitfieldError> {
         let expected = Self::byte_len(len);
         if bytes.len() != expected {
-            return Err(BitfieldError::WrongLength { got: bytes.len(), expected });
+            return Err(BitfieldError::WrongLength {
+                got: bytes.len(),
+                expected,
+            });
         }
-        let mut b = Self { bytes: bytes.to_vec(), len, ones: 0 };
+        let mut b = Self {
+            bytes: bytes.to_vec(),
+            len,
+            ones: 0,
+        };
         let before: u32 = b.bytes.iter().map(|x| x.count_ones()).sum();
         b.clear_spare_bits();
         let after: u32 = b.bytes.iter().map(|x| x.count_ones()).sum();
@@ -154,9 +169,15 @@ mod tests {
     fn from_bytes_rejects_bad_input() {
         assert_eq!(
             Bitfield::from_bytes(&[0xff], 10),
-            Err(BitfieldError::WrongLength { got: 1, expected: 2 })
+            Err(BitfieldError::WrongLength {
+                got: 1,
+                expected: 2
+            })
         );
-        assert_eq!(Bitfield::from_bytes(&[0xff, 0xe0], 10), Err(BitfieldError::SpareBitsSet));
+        assert_eq!(
+            Bitfield::from_bytes(&[0xff, 0xe0], 10),
+            Err(BitfieldError::SpareBitsSet)
+        );
         let b = Bitfield::from_bytes(&[0xff, 0xc0], 10).unwrap();
         assert!(b.is_full());
     }

@@ -100,13 +100,22 @@ pub struct InfoHash {
 
 impl InfoHash {
     pub fn v1(h: InfoHashV1) -> Self {
-        Self { v1: Some(h), v2: None }
+        Self {
+            v1: Some(h),
+            v2: None,
+        }
     }
     pub fn v2(h: InfoHashV2) -> Self {
-        Self { v1: None, v2: Some(h) }
+        Self {
+            v1: None,
+            v2: Some(h),
+        }
     }
     pub fn hybrid(v1: InfoHashV1, v2: InfoHashV2) -> Self {
-        Self { v1: Some(v1), v2: Some(v2) }
+        Self {
+            v1: Some(v1),
+            v2: Some(v2),
+        }
     }
     /// Builds from optional parts; `None` when both are missing.
     pub fn from_parts(v1: Option<InfoHashV1>, v2: Option<InfoHashV2>) -> Option<Self> {
@@ -166,7 +175,11 @@ impl PeerId {
 
 impl fmt::Debug for PeerId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PeerId({})", String::from_utf8_lossy(&self.0).escape_debug())
+        write!(
+            f,
+            "PeerId({})",
+            String::from_utf8_lossy(&self.0).escape_debug()
+        )
     }
 }
 

@@ -9,7 +9,7 @@ use shoal_tracker::client::TrackerClient;
 use shoal_tracker::proto::{AnnounceRequest, AnnounceSchedule, Event, ScheduleConfig, TrackerList};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::stats::TorrentStats;
+use crate::stats::{TorrentState, TorrentStats};
 use crate::torrent::TorrentMsg;
 
 /// What one announcer needs.
@@ -43,6 +43,9 @@ pub struct TrackerStatus {
     pub leechers: Option<u32>,
     pub peers_received: u64,
 }
+
+/// `left` while a magnet link's size is unknown.
+const UNKNOWN_LEFT: u64 = 16 * 1024;
 
 /// How long a `stopped` announce may take before we leave anyway.
 const STOPPED_LIMIT: Duration = Duration::from_secs(5);
@@ -121,7 +124,12 @@ fn request(parts: &AnnouncerParts, event: Event) -> AnnounceRequest {
         port: parts.port,
         uploaded: s.uploaded,
         downloaded: s.downloaded,
-        left: s.total_length.saturating_sub(s.have_bytes),
+        left: match s.state {
+            // The size is unknown until the metadata arrives, but a tracker must not take us
+            // for a seed (left=0): say one block is left, as libtorrent does.
+            TorrentState::FetchingMetadata { .. } => UNKNOWN_LEFT,
+            _ => s.total_length.saturating_sub(s.have_bytes),
+        },
         event,
         numwant: (event != Event::Stopped).then_some(parts.numwant),
         key: parts.key,

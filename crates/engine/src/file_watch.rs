@@ -1,10 +1,14 @@
 //! Noticing files that change under us. Every few seconds the files' lengths and modification
 //! times are compared with the last ones seen. A file that is gone or shorter than it should
-//! be loses every piece that touches it at once; a file that changed while we did not write to
-//! it has its pieces hashed again, and those that fail are lost. Lost pieces are never served
-//! again and are downloaded anew.
+//! be loses at once every piece whose bytes lie past its end; a file that changed while we did
+//! not write to it has its pieces hashed again, and those that fail are lost. Lost pieces are
+//! never served again and are downloaded anew.
+//!
+//! "Shorter than it should be" is normal while downloading: pieces are written where they
+//! belong, so a file grows only as far as the last piece written into it. A piece that lies
+//! within the file's present length is therefore not lost for that reason alone.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -64,20 +68,21 @@ impl FileWatch {
     /// Compares `now` with what was seen before; only pieces in `have` are reported.
     pub fn finish(&mut self, now: Vec<FileState>, have: &shoal_core::Bitfield) -> Findings {
         self.busy = false;
-        let mut gone = BTreeSet::new();
+        // File index -> its present length, for files shorter than the torrent says.
+        let mut short = BTreeMap::new();
         let mut changed = BTreeSet::new();
         for (i, state) in now.iter().enumerate() {
             let Some(Some(expected)) = self.expected.get(i) else {
                 continue;
             };
-            let short = match state {
-                FileState::Present { len, .. } => len < expected,
-                FileState::Missing => *expected > 0,
-                FileState::Pad => false,
-            };
-            if short {
-                gone.insert(i);
-                continue;
+            match state {
+                FileState::Present { len, .. } if len < expected => {
+                    short.insert(i, *len);
+                }
+                FileState::Missing if *expected > 0 => {
+                    short.insert(i, 0);
+                }
+                _ => {}
             }
             let before = self.known.as_ref().and_then(|k| k.get(i));
             if before.is_some_and(|b| b != state) && !self.dirty.contains(&i) {
@@ -87,15 +92,22 @@ impl FileWatch {
         self.known = Some(now);
         self.dirty.clear();
         let mut f = Findings::default();
-        for file in gone.iter().chain(changed.iter()) {
-            let lost = gone.contains(file);
-            for piece in self.layout.pieces_of_file(*file) {
+        let files: BTreeSet<usize> = short.keys().chain(changed.iter()).copied().collect();
+        for file in files {
+            for piece in self.layout.pieces_of_file(file) {
                 if !have.has(piece) {
                     continue;
                 }
-                if lost {
+                // Only bytes past the end are gone; the rest is as good as the file's mtime
+                // says (a change we did not make gets them hashed again).
+                let past_end = short.get(&file).is_some_and(|&len| {
+                    self.layout
+                        .file_slices(piece)
+                        .any(|s| s.file_index == file && s.offset_in_file + s.len > len)
+                });
+                if past_end {
                     f.lost.push(piece);
-                } else {
+                } else if changed.contains(&file) {
                     f.recheck.push(piece);
                 }
             }
@@ -151,26 +163,62 @@ mod tests {
             w.finish(vec![present(20, 1), present(20, 1)], &have),
             Findings::default()
         );
-        // File 1 truncated: its pieces are lost at once.
+        // File 1 truncated to 10 bytes: pieces 3 and 4 lie past its end and are lost at once;
+        // piece 2 holds only bytes 0..4 of it, still there but changed behind our back.
         let f = w.finish(vec![present(20, 1), present(10, 2)], &have);
         assert_eq!(
             f.lost.iter().map(|p| p.get()).collect::<Vec<_>>(),
-            vec![2, 3, 4]
+            vec![3, 4]
         );
-        assert!(f.recheck.is_empty());
+        assert_eq!(
+            f.recheck.iter().map(|p| p.get()).collect::<Vec<_>>(),
+            vec![2]
+        );
         // File 0 changed behind our back while file 1 stays short: recheck what is not lost.
         let f = w.finish(vec![present(20, 5), present(10, 2)], &have);
         assert_eq!(
             f.lost.iter().map(|p| p.get()).collect::<Vec<_>>(),
-            vec![2, 3, 4]
+            vec![3, 4]
         );
         assert_eq!(
             f.recheck.iter().map(|p| p.get()).collect::<Vec<_>>(),
-            vec![0, 1]
+            vec![0, 1, 2]
         );
         // A change we made ourselves is not suspicious.
         w.wrote(PieceIndex::checked(0, 5).unwrap());
         let f = w.finish(vec![present(20, 9), present(10, 2)], &have);
         assert!(f.recheck.is_empty());
+    }
+
+    #[test]
+    fn files_still_growing_keep_their_pieces() {
+        // Pieces are written where they belong, so a file being downloaded ends at the last
+        // piece written into it. Files of 20 and 20 bytes, pieces of 8.
+        let layout = Arc::new(Layout::new(8, &[20, 20]).unwrap());
+        let mut w = FileWatch::new(layout, vec![Some(20), Some(20)]);
+        let mut have = shoal_core::Bitfield::new(5);
+        have.set(0, true);
+        have.set(3, true);
+        // Piece 0 is bytes 0..8 of file 0; piece 3 ends 12 bytes into file 1.
+        assert_eq!(
+            w.finish(vec![present(8, 1), present(12, 1)], &have),
+            Findings::default()
+        );
+        w.wrote(PieceIndex::checked(1, 5).unwrap());
+        have.set(1, true);
+        assert_eq!(
+            w.finish(vec![present(16, 2), present(12, 1)], &have),
+            Findings::default()
+        );
+        // The same file cut back below piece 3's end loses it, and only it.
+        let f = w.finish(vec![present(16, 2), present(11, 3)], &have);
+        assert_eq!(f.lost.iter().map(|p| p.get()).collect::<Vec<_>>(), vec![3]);
+        assert!(f.recheck.is_empty());
+        // A file that vanished loses everything in it.
+        let f = w.finish(vec![FileState::Missing, present(11, 3)], &have);
+        assert_eq!(
+            f.lost.iter().map(|p| p.get()).collect::<Vec<_>>(),
+            vec![0, 1, 3]
+        );
     }
 }

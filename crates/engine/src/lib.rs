@@ -10,22 +10,32 @@
 //! order to get wrong. The listener owns the routing table for incoming connections the same
 //! way. The outside world sees a torrent through an immutable [`TorrentStats`] snapshot on a
 //! `watch` channel and controls it through a [`TorrentHandle`].
+//!
+//! A magnet link runs the same way with one more phase in front: its task first drives the
+//! sans-IO metadata core over the same channels (so trackers, the DHT and the listener feed
+//! it unchanged), then builds the torrent and becomes the ordinary actor, keeping its
+//! connections. The session's one DHT node ([`dht`]) serves every public torrent through a
+//! lookup task per torrent that only sends peer addresses to the actor's inbox.
 
 pub mod announce;
 pub mod conn;
+pub mod dht;
 pub mod disk;
 pub mod file_watch;
 pub mod handshake;
 pub mod limits;
+mod magnet;
 mod read_cache;
 pub mod resume;
 mod resume_writer;
 pub mod session;
+mod start;
 pub mod stats;
 pub mod tasks;
 pub mod torrent;
 
-pub use session::{AddTorrent, Session, SessionConfig, TorrentHandle};
+pub use dht::{DhtConfig, DhtStatus};
+pub use session::{AddTorrent, Session, SessionConfig, TorrentHandle, TorrentSource};
 pub use stats::{TorrentState, TorrentStats};
 
 /// Why the engine could not do what was asked. Each is reported to the user.
@@ -37,6 +47,8 @@ pub enum EngineError {
     Storage(String),
     #[error("tracker client: {0}")]
     Tracker(String),
+    #[error("DHT: {0}")]
+    Dht(String),
     #[error("not supported: {0}")]
     Unsupported(String),
     #[error("internal error: {0}")]

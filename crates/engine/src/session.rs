@@ -1,21 +1,21 @@
-//! The session: our identity, the listening socket, and the torrents we run.
+//! The session: our identity, the listening socket, the DHT node, and the torrents we run.
 //!
 //! The listener task owns the table that routes incoming connections to torrents (by the
 //! info-hash in their handshake); torrents are registered with it by message, so no lock is
 //! shared between tasks.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::BytesMut;
 use rand::Rng;
+use shoal_core::magnet::Magnet;
 use shoal_core::metainfo::Metainfo;
-use shoal_core::{Bitfield, PeerId};
-use shoal_storage::{check_pieces, default_threads, FileStorage, Storage, StorageFile};
-use shoal_swarm::{PeerSource, Swarm, SwarmConfig, TorrentParams};
+use shoal_core::{InfoHash, PeerId};
+use shoal_swarm::{PeerSource, SwarmConfig};
 use shoal_tracker::client::TrackerClient;
 use shoal_tracker::proto::TrackerList;
 use shoal_wire::Handshake;
@@ -23,13 +23,14 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::announce::{run_announcer, AnnouncerParts, TrackerStatus};
-use crate::file_watch::FileWatch;
+use crate::dht::{run_torrent_dht, DhtConfig, DhtStatus, SessionDht};
 use crate::handshake::{answer_incoming, read_handshake, HandshakeLimits};
 use crate::limits::{RateLimits, TokenBucket};
-use crate::resume;
+use crate::magnet::{run_magnet, MagnetParts};
+use crate::start::{prepare, Channels, Ctx, RunOptions};
 use crate::stats::{TorrentState, TorrentStats};
 use crate::tasks::Tasks;
-use crate::torrent::{run_torrent, ActorParts, TorrentMsg};
+use crate::torrent::{run_torrent, TorrentMsg};
 use crate::EngineError;
 
 /// Settings of a session.
@@ -50,8 +51,11 @@ pub struct SessionConfig {
     pub upload_limit: Option<u64>,
     /// Global download limit in bytes/s.
     pub download_limit: Option<u64>,
-    /// Where resume data is kept (`None`: no resume data, every start re-checks the files).
+    /// Where resume data (and the DHT routing table) are kept (`None`: nowhere, every start
+    /// re-checks the files).
     pub state_dir: Option<PathBuf>,
+    /// The DHT (BEP 5), used by public torrents; `None`: off. The node binds the listen IP.
+    pub dht: Option<DhtConfig>,
 }
 
 impl Default for SessionConfig {
@@ -66,21 +70,71 @@ impl Default for SessionConfig {
             upload_limit: None,
             download_limit: None,
             state_dir: None,
+            dht: None,
         }
+    }
+}
+
+/// Where a torrent's metadata comes from.
+#[derive(Clone, Debug)]
+pub enum TorrentSource {
+    /// A .torrent file: the torrent starts at once.
+    Metainfo(Arc<Metainfo>),
+    /// A magnet link: the info dictionary is fetched from peers first (BEP 9), then saved as
+    /// `<download_dir>/<name>.torrent`, and the torrent goes on as if added from that file.
+    Magnet(Box<Magnet>),
+}
+
+impl TorrentSource {
+    pub fn info_hash(&self) -> InfoHash {
+        match self {
+            TorrentSource::Metainfo(m) => m.info_hash(),
+            TorrentSource::Magnet(m) => m.info_hash,
+        }
+    }
+
+    /// A name to show: the torrent's, or the link's `dn` (else the info-hash) until the
+    /// metadata is known.
+    pub fn name(&self) -> String {
+        match self {
+            TorrentSource::Metainfo(m) => m.name().to_string(),
+            TorrentSource::Magnet(m) => m.name.clone().unwrap_or_else(|| m.info_hash.to_string()),
+        }
+    }
+
+    /// Tracker tiers.
+    pub fn trackers(&self) -> &[Vec<String>] {
+        match self {
+            TorrentSource::Metainfo(m) => m.trackers(),
+            TorrentSource::Magnet(m) => &m.trackers,
+        }
+    }
+}
+
+impl From<Arc<Metainfo>> for TorrentSource {
+    fn from(m: Arc<Metainfo>) -> Self {
+        TorrentSource::Metainfo(m)
+    }
+}
+
+impl From<Magnet> for TorrentSource {
+    fn from(m: Magnet) -> Self {
+        TorrentSource::Magnet(Box::new(m))
     }
 }
 
 /// One torrent to start.
 #[derive(Clone, Debug)]
 pub struct AddTorrent {
-    pub metainfo: Arc<Metainfo>,
+    pub source: TorrentSource,
     /// The directory the torrent's files go under.
     pub download_dir: PathBuf,
     /// Peers to dial directly.
     pub peers: Vec<SocketAddr>,
     /// Announce to the torrent's trackers.
     pub use_trackers: bool,
-    /// Per-file download flags in file order; `None` downloads everything.
+    /// Per-file download flags in file order; `None` downloads everything (for a magnet
+    /// link: what its `so=` selects).
     pub files: Option<Vec<bool>>,
 }
 
@@ -101,14 +155,11 @@ enum ListenerMsg {
 
 /// A running session.
 pub struct Session {
-    config: SessionConfig,
-    peer_id: PeerId,
-    listen_addr: Option<SocketAddr>,
+    ctx: Ctx,
     listener: Option<mpsc::Sender<ListenerMsg>>,
-    tasks: Tasks,
     tracker_client: TrackerClient,
     rng: rand::rngs::StdRng,
-    limits: Arc<RateLimits>,
+    dht: Option<SessionDht>,
 }
 
 /// Control of one running torrent.
@@ -121,6 +172,8 @@ pub struct TorrentHandle {
     actor_done: Option<oneshot::Receiver<()>>,
     wire_id: [u8; 20],
     listener: Option<mpsc::Sender<ListenerMsg>>,
+    /// The torrent's helper tasks (DHT lookups); cancelled when it stops.
+    helpers: Tasks,
 }
 
 impl Session {
@@ -153,171 +206,132 @@ impl Session {
             }
             None => (None, None),
         };
+        let dht = match &config.dht {
+            Some(dc) => {
+                let ip = listen_addr.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |a| a.ip());
+                let port = listen_addr.map(|a| a.port());
+                Some(SessionDht::start(dc, ip, port, config.state_dir.as_deref(), &tasks).await?)
+            }
+            None => None,
+        };
         let limits = Arc::new(RateLimits {
             upload: config.upload_limit.map(TokenBucket::new),
             download: config.download_limit.map(TokenBucket::new),
         });
         Ok(Self {
-            config,
-            peer_id,
-            listen_addr,
+            ctx: Ctx {
+                config: Arc::new(config),
+                peer_id,
+                listen_addr,
+                tasks,
+                limits,
+            },
             listener,
-            tasks,
             tracker_client,
             rng,
-            limits,
+            dht,
         })
     }
 
     pub fn peer_id(&self) -> PeerId {
-        self.peer_id
+        self.ctx.peer_id
     }
 
     /// The bound listen address (with the real port when 0 was asked for).
     pub fn listen_addr(&self) -> Option<SocketAddr> {
-        self.listen_addr
+        self.ctx.listen_addr
     }
 
-    /// Opens the torrent's files, checks what is already there, and starts it.
+    /// The DHT node's state, when the DHT is on.
+    pub fn dht_status(&self) -> Option<watch::Receiver<DhtStatus>> {
+        self.dht.as_ref().map(SessionDht::status)
+    }
+
+    /// Starts a torrent. From a .torrent file its files are opened and checked first (with
+    /// `check_progress(checked, total)`); a magnet link returns at once and fetches its
+    /// metadata in the background (its stats say [`TorrentState::FetchingMetadata`]).
     pub async fn add_torrent(
         &mut self,
         add: AddTorrent,
         check_progress: impl Fn(u32, u32) + Send + Sync + 'static,
     ) -> Result<TorrentHandle, EngineError> {
-        let meta = Arc::clone(&add.metainfo);
-        if !meta.has_v1() {
-            return Err(EngineError::Unsupported(
-                "v2-only torrents cannot be downloaded yet".into(),
-            ));
-        }
-        let files: Vec<StorageFile> = meta
-            .files()
-            .iter()
-            .map(|f| {
-                let rel: PathBuf = f.path.components().map(|c| c.as_str()).collect();
-                if f.pad {
-                    StorageFile::pad(rel, f.length)
-                } else {
-                    StorageFile::new(rel, f.length)
-                }
-            })
-            .collect();
-        let dir = add.download_dir.clone();
-        let piece_length = meta.piece_length();
-        let hashes: Vec<[u8; 20]> = meta.piece_hashes().to_vec();
-        let check_hashes = hashes.clone();
-        let progress = Arc::new(check_progress);
-        let wire_id = meta.info_hash().wire_id();
-        let resume_path = self
-            .config
-            .state_dir
-            .as_ref()
-            .map(|d| resume::path_for(d, &wire_id));
-        let resume_file = resume_path.clone();
-        let layout = meta.layout();
-        let (storage, have) = tokio::task::spawn_blocking(move || {
-            let storage = FileStorage::open(&dir, piece_length, files)?;
-            let now = resume::file_records(&storage.file_sizes_and_mtimes()?);
-            let count = check_hashes.len() as u32;
-            let saved = resume_file
-                .as_deref()
-                .and_then(resume::load)
-                .filter(|r| r.info_hash == wire_id);
-            let (mut have, to_check) = match saved {
-                Some(r) => resume::trusted_pieces(&r, &now, &layout),
-                None => resume::trusted_pieces(
-                    &resume::ResumeData {
-                        info_hash: wire_id,
-                        have: Bitfield::new(count),
-                        files: Vec::new(),
-                    },
-                    &now,
-                    &layout,
-                ),
-            };
-            if !to_check.is_empty() {
-                let p = Arc::clone(&progress);
-                let checked = check_pieces(
-                    &storage,
-                    &check_hashes,
-                    &to_check,
-                    default_threads(),
-                    &move |c| {
-                        p(c.checked, c.total);
-                        std::ops::ControlFlow::Continue(())
-                    },
-                )?;
-                for i in checked.iter_ones() {
-                    have.set(i, true);
-                }
-            }
-            Ok::<_, shoal_storage::StorageError>((storage, have))
-        })
-        .await
-        .map_err(|e| EngineError::Internal(e.to_string()))?
-        .map_err(|e| EngineError::Storage(e.to_string()))?;
-        let storage: Arc<dyn Storage> = Arc::new(storage);
-
-        let mut ours = Handshake::new(wire_id, self.peer_id);
-        ours.set_extension_protocol_bit(true);
-        ours.set_fast_bit(true);
-        let params = TorrentParams {
-            total_length: meta.total_length(),
-            piece_length,
-            piece_hashes: hashes,
-            have,
-            our_id: self.peer_id,
-            listen_port: self.listen_addr.map(|a| a.port()),
-        };
-        let now = Instant::now();
-        let mut swarm = Swarm::new(params, self.config.swarm.clone(), now, self.rng.random())
-            .map_err(|e| EngineError::Internal(e.to_string()))?;
-        if let Some(wanted) = &add.files {
-            swarm.set_wanted_files(
-                &meta.files().iter().map(|f| f.length).collect::<Vec<_>>(),
-                wanted,
-            );
-        }
-        if let Some(addr) = self.listen_addr {
-            swarm.exclude_addr(addr);
-        }
-        swarm.add_peers(now, add.peers.iter().copied(), PeerSource::Manual);
-
-        let mut initial = TorrentStats::new(
-            meta.name().to_string(),
-            meta.info_hash().to_string(),
-            meta.total_length(),
-            meta.piece_count(),
-        );
-        initial.state = TorrentState::Downloading;
-        let (stats_tx, stats_rx) = watch::channel(initial);
+        let info_hash = add.source.info_hash();
+        let wire_id = info_hash.wire_id();
+        let ours = self.ctx.handshake(wire_id);
         let (inbox_tx, inbox_rx) = mpsc::channel(256);
         let (actor_done_tx, actor_done_rx) = oneshot::channel();
-        let parts = ActorParts {
-            swarm,
-            storage,
-            our_handshake: ours,
-            handshake_limits: self.config.handshake,
-            inbox: inbox_rx,
-            inbox_tx: inbox_tx.clone(),
-            stats: stats_tx,
-            tasks: self.tasks.clone(),
-            limits: Arc::clone(&self.limits),
-            resume_path,
-            info_hash: wire_id,
-            file_watch: FileWatch::new(
-                Arc::new(meta.layout()),
-                meta.files()
-                    .iter()
-                    .map(|f| (!f.pad).then_some(f.length))
-                    .collect(),
-            ),
-            piece_hashes: Arc::new(meta.piece_hashes().to_vec()),
+        let mut opts = RunOptions {
+            download_dir: add.download_dir.clone(),
+            peers: add.peers.iter().map(|a| (*a, PeerSource::Manual)).collect(),
+            files: add.files.clone(),
         };
-        self.tasks.spawn("torrent", async move {
-            run_torrent(parts).await;
-            let _ = actor_done_tx.send(());
-        });
+        let seed: u64 = self.rng.random();
+        let private = match &add.source {
+            TorrentSource::Metainfo(m) => m.is_private(),
+            // Unknown until the metadata arrives; the actor stops the DHT then if it is.
+            TorrentSource::Magnet(_) => false,
+        };
+        let helpers = self.ctx.tasks.child();
+        let stats_rx = match &add.source {
+            TorrentSource::Metainfo(meta) => {
+                let mut initial = TorrentStats::new(
+                    meta.name().to_string(),
+                    info_hash.to_string(),
+                    meta.total_length(),
+                    meta.piece_count(),
+                );
+                let (stats_tx, stats_rx) = watch::channel(initial.clone());
+                let channels = Channels {
+                    inbox: inbox_rx,
+                    inbox_tx: inbox_tx.clone(),
+                    stats: stats_tx,
+                };
+                let parts = prepare(
+                    &self.ctx,
+                    Arc::clone(meta),
+                    &opts,
+                    channels,
+                    seed,
+                    Arc::new(check_progress),
+                    None,
+                )
+                .await?;
+                initial.state = TorrentState::Downloading;
+                parts.stats.send_replace(initial);
+                self.ctx.tasks.spawn("torrent", async move {
+                    run_torrent(parts).await;
+                    let _ = actor_done_tx.send(());
+                });
+                stats_rx
+            }
+            TorrentSource::Magnet(magnet) => {
+                let mut initial = TorrentStats::new(add.source.name(), info_hash.to_string(), 0, 0);
+                initial.state = TorrentState::FetchingMetadata { have: 0, of: 0 };
+                let (stats_tx, stats_rx) = watch::channel(initial);
+                opts.peers
+                    .extend(magnet.peers.iter().map(|a| (*a, PeerSource::Manual)));
+                if opts.files.is_none() {
+                    opts.files = magnet.select_only.clone();
+                }
+                let parts = MagnetParts {
+                    magnet: (**magnet).clone(),
+                    ctx: self.ctx.clone(),
+                    opts,
+                    channels: Channels {
+                        inbox: inbox_rx,
+                        inbox_tx: inbox_tx.clone(),
+                        stats: stats_tx,
+                    },
+                    seed,
+                    helpers: helpers.clone(),
+                };
+                self.ctx.tasks.spawn("magnet", async move {
+                    run_magnet(parts).await;
+                    let _ = actor_done_tx.send(());
+                });
+                stats_rx
+            }
+        };
         if let Some(l) = &self.listener {
             let _ = l
                 .send(ListenerMsg::Register {
@@ -327,21 +341,33 @@ impl Session {
                 })
                 .await;
         }
+        if let (Some(dht), false) = (&self.dht, private) {
+            helpers.spawn(
+                "dht lookups",
+                run_torrent_dht(
+                    dht.handle(),
+                    dht.status(),
+                    info_hash,
+                    self.ctx.listen_addr.map(|a| a.port()),
+                    inbox_tx.clone(),
+                ),
+            );
+        }
 
         let (tracker_tx, tracker_rx) = watch::channel(TrackerStatus::default());
         let (stop_tx, stop_rx) = oneshot::channel();
         let (ann_done_tx, ann_done_rx) = oneshot::channel();
-        let trackers = TrackerList::from_strs(meta.trackers(), &mut self.rng).0;
+        let trackers = TrackerList::from_strs(add.source.trackers(), &mut self.rng).0;
         let announcing = add.use_trackers && !trackers.is_empty();
         if announcing {
             let parts = AnnouncerParts {
                 client: self.tracker_client.clone(),
                 trackers,
-                info_hash: meta.info_hash(),
-                peer_id: self.peer_id,
-                port: self.listen_addr.map_or(0, |a| a.port()),
+                info_hash,
+                peer_id: self.ctx.peer_id,
+                port: self.ctx.listen_addr.map_or(0, |a| a.port()),
                 key: self.rng.random(),
-                numwant: self.config.numwant,
+                numwant: self.ctx.config.numwant,
                 stats: stats_rx.clone(),
                 torrent: inbox_tx.clone(),
                 stop: stop_rx,
@@ -363,12 +389,16 @@ impl Session {
             actor_done: Some(actor_done_rx),
             wire_id,
             listener: self.listener.clone(),
+            helpers,
         })
     }
 
-    /// Stops every task, waiting at most `limit`.
+    /// Stops every task, waiting at most `limit`; the DHT routing table is saved first.
     pub async fn shutdown(self, limit: Duration) -> bool {
-        self.tasks.shutdown(limit).await
+        if let Some(dht) = self.dht {
+            dht.shutdown().await;
+        }
+        self.ctx.tasks.shutdown(limit).await
     }
 }
 
@@ -393,6 +423,7 @@ impl TorrentHandle {
     /// data is flushed to disk. Waits at most `limit`.
     pub async fn stop(&mut self, limit: Duration) {
         let deadline = tokio::time::Instant::now() + limit;
+        self.helpers.cancel();
         if let Some(l) = &self.listener {
             let _ = l.send(ListenerMsg::Unregister(self.wire_id)).await;
         }

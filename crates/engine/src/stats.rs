@@ -42,6 +42,12 @@ pub struct TorrentStats {
 /// Where a torrent is in its life.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TorrentState {
+    /// A magnet link: fetching the info dictionary from peers. `have` of `of` metadata pieces
+    /// (16 KiB each) arrived; `of` is 0 until a peer told the size.
+    FetchingMetadata {
+        have: u32,
+        of: u32,
+    },
     /// Hashing what is already on disk.
     Checking {
         done: u32,

@@ -8,8 +8,10 @@ use std::time::Duration;
 
 use crate::BLOCK_LEN;
 
-/// Fewest requests kept in flight, so a new or slow peer can still show what it can do.
-pub const MIN_PIPELINE: usize = 4;
+/// Fewest requests kept in flight, so a new or slow peer can still show what it can do. Some
+/// clients answer requests in batches every 500 ms (Transmission), so a shallow queue would
+/// cap such a peer at a few dozen KiB/s until its measured rate caught up.
+pub const MIN_PIPELINE: usize = 16;
 /// Most requests kept in flight to one peer (a common default for `reqq`).
 pub const MAX_PIPELINE: usize = 250;
 /// Transfer time queued beyond one round trip.

@@ -92,7 +92,7 @@ pub fn run(args: &DemoArgs, out: &mut dyn Write, terminal: bool) -> anyhow::Resu
         let mut runner = Runner::new(Session::start(config).await?);
         runner
             .add(AddTorrent {
-                metainfo: Arc::clone(&meta),
+                source: Arc::clone(&meta).into(),
                 download_dir: download_dir.clone(),
                 peers: addrs,
                 use_trackers: false,
@@ -223,7 +223,7 @@ async fn start_seeder(
     let handle = session
         .add_torrent(
             AddTorrent {
-                metainfo: Arc::clone(meta),
+                source: Arc::clone(meta).into(),
                 download_dir: data.to_path_buf(),
                 peers: Vec::new(),
                 use_trackers: false,

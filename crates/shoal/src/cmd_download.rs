@@ -3,21 +3,20 @@
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use clap::Args;
-use shoal_core::metainfo::Metainfo;
-use shoal_engine::{AddTorrent, Session, SessionConfig, TorrentStats};
+use shoal_engine::{AddTorrent, Session, SessionConfig, TorrentSource, TorrentStats};
 
+use crate::discovery;
 use crate::human;
 use crate::runner::{RunConfig, Runner};
 
 #[derive(Debug, Args)]
 pub struct DownloadArgs {
-    /// The .torrent files to download (several run in one session).
-    #[arg(required = true, value_name = "FILE.torrent")]
+    /// The .torrent files or magnet links to download (several run in one session).
+    #[arg(required = true, value_name = "FILE.torrent|MAGNET")]
     pub torrents: Vec<PathBuf>,
     /// Directory to download into.
     #[arg(short, long, value_name = "DIR", default_value = ".")]
@@ -43,6 +42,12 @@ pub struct DownloadArgs {
     /// Do not use the DHT.
     #[arg(long)]
     pub no_dht: bool,
+    /// Join the DHT through this node (HOST:PORT). Repeatable [default: the public routers].
+    #[arg(long = "dht-bootstrap", value_name = "HOST:PORT")]
+    pub dht_bootstrap: Vec<String>,
+    /// UDP port of the DHT node [default: the listen port's number].
+    #[arg(long, value_name = "PORT")]
+    pub dht_port: Option<u16>,
     /// Download only these files (indices as `shoal info` lists them from 0: `0,2,5-7`).
     #[arg(long, value_name = "LIST")]
     pub files: Option<String>,
@@ -102,6 +107,12 @@ pub struct SeedArgs {
     /// Do not use the DHT.
     #[arg(long)]
     pub no_dht: bool,
+    /// Join the DHT through this node (HOST:PORT). Repeatable [default: the public routers].
+    #[arg(long = "dht-bootstrap", value_name = "HOST:PORT")]
+    pub dht_bootstrap: Vec<String>,
+    /// UDP port of the DHT node [default: the listen port's number].
+    #[arg(long, value_name = "PORT")]
+    pub dht_port: Option<u16>,
     #[command(flatten)]
     pub seeding: SeedLimits,
     /// Where resume data is kept (see `download`).
@@ -128,6 +139,8 @@ impl SeedArgs {
             no_tui: self.no_tui,
             seed: true,
             no_dht: self.no_dht,
+            dht_bootstrap: self.dht_bootstrap.clone(),
+            dht_port: self.dht_port,
             files: None,
             seeding: self.seeding.clone(),
             state_dir: self.state_dir.clone(),
@@ -188,14 +201,15 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 pub fn run(args: &DownloadArgs, out: &mut dyn Write, terminal: bool) -> anyhow::Result<i32> {
     let mut metas = Vec::new();
     for path in &args.torrents {
-        let bytes =
-            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-        let meta = Metainfo::from_bytes(&bytes)
-            .with_context(|| format!("{} is not a valid torrent", path.display()))?;
-        metas.push(Arc::new(meta));
+        metas.push(discovery::load_source(path)?);
     }
     let files = match (&args.files, metas.as_slice()) {
-        (Some(list), [one]) => Some(parse_file_list(list, one.files().len())?),
+        (Some(list), [TorrentSource::Metainfo(one)]) => {
+            Some(parse_file_list(list, one.files().len())?)
+        }
+        (Some(_), [TorrentSource::Magnet(_)]) => {
+            bail!("--files needs a .torrent file (a magnet link selects files with so=)")
+        }
         (Some(_), _) => bail!("--files works with one torrent at a time"),
         (None, _) => None,
     };
@@ -210,7 +224,7 @@ pub fn run(args: &DownloadArgs, out: &mut dyn Write, terminal: bool) -> anyhow::
 
 async fn download(
     args: &DownloadArgs,
-    metas: Vec<Arc<Metainfo>>,
+    metas: Vec<TorrentSource>,
     files: Option<Vec<bool>>,
     out: &mut dyn Write,
     terminal: bool,
@@ -220,6 +234,7 @@ async fn download(
         upload_limit: args.seeding.upload_limit,
         download_limit: args.seeding.download_limit,
         state_dir: args.state_dir.clone().or_else(default_state_dir),
+        dht: discovery::dht_config(args.no_dht, &args.dht_bootstrap, args.dht_port).await?,
         ..SessionConfig::default()
     };
     config.swarm.max_peers = args.max_peers;
@@ -230,7 +245,7 @@ async fn download(
     runner.set_limits(args.seeding.upload_limit, args.seeding.download_limit);
     for meta in metas {
         let add = AddTorrent {
-            metainfo: meta,
+            source: meta,
             download_dir: args.output.clone(),
             peers: args.peers.clone(),
             use_trackers: !args.no_trackers,

@@ -10,6 +10,7 @@ mod cmd_create;
 mod cmd_demo;
 mod cmd_download;
 mod cmd_info;
+mod discovery;
 mod human;
 mod progress;
 mod progress_line;

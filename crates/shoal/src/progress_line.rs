@@ -16,7 +16,10 @@ pub fn print_progress(
     terminal: bool,
     with_name: bool,
 ) {
-    let pct = if s.total_length == 0 {
+    let pct = if matches!(s.state, TorrentState::FetchingMetadata { .. }) {
+        // The size is not known yet.
+        0.0
+    } else if s.total_length == 0 {
         100.0
     } else {
         s.have_bytes as f64 * 100.0 / s.total_length as f64
@@ -29,6 +32,7 @@ pub fn print_progress(
     };
     let state = match &s.state {
         TorrentState::Checking { done, of } => format!("checking {done}/{of}"),
+        TorrentState::FetchingMetadata { have, of } => format!("fetching metadata {have}/{of}"),
         TorrentState::Downloading => "downloading".to_string(),
         TorrentState::Seeding => "seeding".to_string(),
         TorrentState::DiskPaused => "paused (disk)".to_string(),

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use shoal_core::metainfo::Metainfo;
 use shoal_engine::announce::TrackerStatus;
 use shoal_engine::{AddTorrent, Session, TorrentHandle, TorrentState, TorrentStats};
 use shoal_tui::{AddSource, Command, PieceMap, Snapshot, TorrentView};
@@ -74,8 +73,8 @@ impl Runner {
 
     /// Starts a torrent (checking what is on disk first).
     pub async fn add(&mut self, add: AddTorrent) -> anyhow::Result<()> {
-        let name = add.metainfo.name().to_string();
-        let has_trackers = !add.metainfo.trackers().is_empty() && add.use_trackers;
+        let name = add.source.name();
+        let has_trackers = !add.source.trackers().is_empty() && add.use_trackers;
         let handle = self
             .session
             .add_torrent(add, |_, _| {})
@@ -129,7 +128,13 @@ impl Runner {
             .collect();
         Snapshot {
             torrents,
-            dht: None,
+            dht: self.session.dht_status().map(|rx| {
+                let s = rx.borrow();
+                shoal_tui::DhtView {
+                    nodes: s.nodes,
+                    lookups: s.lookups,
+                }
+            }),
         }
     }
 
@@ -278,15 +283,22 @@ impl Runner {
                     e.removed = true;
                 }
             }
-            Command::Add(AddSource::Path(path)) => {
-                let Ok(bytes) = std::fs::read(&path) else {
-                    return;
+            Command::Add(source) => {
+                let source = match source {
+                    AddSource::Path(path) => crate::discovery::load_source(&path),
+                    AddSource::Magnet(link) => {
+                        crate::discovery::load_source(std::path::Path::new(&link))
+                    }
                 };
-                let Ok(meta) = Metainfo::from_bytes(&bytes) else {
-                    return;
+                let source = match source {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "adding a torrent from the dashboard failed");
+                        return;
+                    }
                 };
                 let add = AddTorrent {
-                    metainfo: Arc::new(meta),
+                    source,
                     download_dir: cfg.download_dir.clone(),
                     peers: Vec::new(),
                     use_trackers: cfg.use_trackers,
@@ -296,8 +308,8 @@ impl Runner {
                     tracing::warn!(error = %e, "adding a torrent from the dashboard failed");
                 }
             }
-            // Magnet links, pause and resume are not supported by the engine yet.
-            Command::Add(AddSource::Magnet(_)) | Command::Pause(_) | Command::Resume(_) => {}
+            // Pause and resume are not supported by the engine yet.
+            Command::Pause(_) | Command::Resume(_) => {}
             Command::Quit => {}
         }
     }

@@ -185,6 +185,12 @@ impl AddrBook {
         self.banned.contains(&ip)
     }
 
+    pub fn banned_ips(&self) -> Vec<IpAddr> {
+        let mut ips: Vec<IpAddr> = self.banned.iter().copied().collect();
+        ips.sort();
+        ips
+    }
+
     pub fn banned_count(&self) -> usize {
         self.banned.len()
     }
@@ -195,6 +201,16 @@ impl AddrBook {
             .values()
             .filter(|e| e.state == State::Idle)
             .count()
+    }
+
+    /// Every address we may dial (not incoming ones), with where it came from: what a
+    /// torrent hands on when it starts over with the same peers (a magnet link whose
+    /// metadata arrived).
+    pub fn dialable(&self) -> impl Iterator<Item = (SocketAddr, PeerSource)> + '_ {
+        self.entries
+            .iter()
+            .filter(|(_, e)| e.source != PeerSource::Incoming)
+            .map(|(a, e)| (*a, e.source))
     }
 
     pub fn connecting_count(&self) -> usize {

@@ -103,7 +103,9 @@ impl Swarm {
                     self.rechoke_if_room(now);
                 }
             }
-            PeerEvent::Suggest(_) | PeerEvent::ExtHandshake(_) | PeerEvent::Extended { .. } => {}
+            PeerEvent::ExtHandshake(_) => self.on_peer_ext_handshake(key),
+            PeerEvent::Extended { id, payload } => self.on_peer_extended(now, key, id, payload),
+            PeerEvent::Suggest(_) => {}
             PeerEvent::DhtPort(_) => {}
         }
     }

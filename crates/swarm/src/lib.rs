@@ -22,19 +22,31 @@
 //! Pieces are assembled in memory and handed to the disk whole ([`DiskOp::WritePiece`]): the
 //! disk hashes them before writing, so a bad piece never reaches the file and a good one is
 //! written with one positioned write per file it touches.
+//!
+//! Every connection also speaks two BEP 10 extensions: ut_metadata (BEP 9; the swarm serves
+//! the info dictionary it was given) and ut_pex (BEP 11; peers we are connected to go out at
+//! most once a minute per peer, contacts come in capped). Both are off where BEP 27 says so:
+//! a private torrent exchanges no peers. A magnet link starts as a [`MetadataSwarm`], a
+//! separate small core that only fetches the info dictionary; the torrent's `Swarm` then
+//! [adopts](Swarm::adopt) its connections as they are.
 
 mod addrs;
+mod adopt;
 mod ban;
 mod download;
+mod extensions;
+mod metadata_swarm;
 mod peer;
 mod priorities;
 mod rate;
 mod requests;
 mod swarm;
+mod swarm_ext;
 mod types;
 mod upload;
 
 pub use addrs::PeerSource;
+pub use metadata_swarm::{Handoff, HandoffPeer, MetadataEvent, MetadataSwarm};
 pub use priorities::PieceMapSnapshot;
 pub use rate::Rate;
 pub use shoal_picker::PeerKey;

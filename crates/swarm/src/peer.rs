@@ -7,6 +7,7 @@ use shoal_core::PeerId;
 use shoal_wire::PeerSession;
 
 use crate::addrs::PeerSource;
+use crate::extensions::PeerExt;
 use crate::rate::Rate;
 
 /// How this peer's pieces are counted in the picker's availability, so that exactly the same
@@ -42,9 +43,40 @@ pub(crate) struct Peer {
     /// Upload reads waiting on the disk.
     pub reads_in_flight: usize,
     pub outgoing: bool,
+    /// ut_metadata and ut_pex state.
+    pub ext: PeerExt,
 }
 
 impl Peer {
+    pub fn new(
+        now: Instant,
+        addr: SocketAddr,
+        source: PeerSource,
+        peer_id: PeerId,
+        session: PeerSession,
+        outgoing: bool,
+        ext: PeerExt,
+    ) -> Self {
+        Self {
+            addr,
+            source,
+            peer_id,
+            session,
+            counted: Counted::Pieces,
+            wanted_have: 0,
+            interesting: false,
+            starved: false,
+            down: Rate::new(now),
+            up: Rate::new(now),
+            connected_at: now,
+            last_block_at: None,
+            strikes: 0,
+            reads_in_flight: 0,
+            outgoing,
+            ext,
+        }
+    }
+
     pub fn is_seed(&self) -> bool {
         self.counted == Counted::All
     }

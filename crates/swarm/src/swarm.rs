@@ -9,10 +9,11 @@ use rand::rngs::StdRng;
 use rand::SeedableRng;
 use shoal_core::{Bitfield, PeerId, PieceIndex};
 use shoal_picker::{Choker, Geometry, PeerKey, Picker};
-use shoal_wire::{ExtHandshake, Features, PeerSession, PieceGeometry as PeerGeometry};
+use shoal_wire::{Features, MetadataServer, PeerSession, PieceGeometry as PeerGeometry};
 
 use crate::addrs::{AddrBook, PeerSource};
 use crate::ban::{Retries, Suspects};
+use crate::extensions::{self, PeerExt};
 use crate::peer::{Counted, Peer};
 use crate::rate::Rate;
 use crate::types::{CloseReason, DiskOp, SwarmConfig, SwarmEvent};
@@ -109,6 +110,12 @@ pub struct Swarm {
     pub(crate) totals: SwarmTotals,
     pub(crate) down_rate: Rate,
     pub(crate) up_rate: Rate,
+    /// Serves our info dictionary over ut_metadata; `None` when we were not given it.
+    pub(crate) metadata: Option<MetadataServer>,
+    /// Peer exchange is allowed (a public torrent; BEP 27 forbids it for private ones).
+    pub(crate) pex_on: bool,
+    /// A private torrent (BEP 27).
+    pub(crate) private: bool,
 }
 
 /// A torrent as the swarm needs it.
@@ -122,6 +129,11 @@ pub struct TorrentParams {
     pub our_id: PeerId,
     /// Our listen port, announced in the extension handshake.
     pub listen_port: Option<u16>,
+    /// The info dictionary exactly as hashed, to serve over ut_metadata (BEP 9); `None`:
+    /// requests are refused.
+    pub info_bytes: Option<Bytes>,
+    /// A private torrent (BEP 27): no peer exchange.
+    pub private: bool,
 }
 
 impl Swarm {
@@ -131,6 +143,10 @@ impl Swarm {
         now: Instant,
         seed: u64,
     ) -> Result<Self, SwarmError> {
+        // Metadata over the ut_metadata cap is not served (peers would refuse it anyway); the
+        // torrent itself is fine.
+        let metadata = params.info_bytes.and_then(|b| MetadataServer::new(b).ok());
+        let config_pex = config.pex;
         let geometry = PeerGeometry::new(params.total_length, params.piece_length)
             .ok_or(SwarmError::BadGeometry)?;
         if params.piece_hashes.len() != geometry.piece_count() as usize
@@ -176,6 +192,9 @@ impl Swarm {
             totals: SwarmTotals::default(),
             down_rate: Rate::new(now),
             up_rate: Rate::new(now),
+            metadata,
+            pex_on: config_pex && !params.private,
+            private: params.private,
         })
     }
 
@@ -254,35 +273,22 @@ impl Swarm {
             Some((self.geometry, self.picker.have())),
         );
         if features.extension_protocol {
-            let hs = ExtHandshake {
-                v: Some(concat!("shoal ", env!("CARGO_PKG_VERSION")).to_string()),
-                reqq: Some(self.config.session.max_peer_requests as u32),
-                p: self.listen_port,
-                ..ExtHandshake::default()
-            };
+            let hs = self.our_ext_handshake();
             let _ = session.send_ext_handshake(now, &hs);
         }
         let key = PeerKey::new(self.next_key);
         self.next_key += 1;
         self.peers.insert(
             key,
-            Peer {
+            Peer::new(
+                now,
                 addr,
                 source,
                 peer_id,
                 session,
-                counted: Counted::Pieces,
-                wanted_have: 0,
-                interesting: false,
-                starved: false,
-                down: Rate::new(now),
-                up: Rate::new(now),
-                connected_at: now,
-                last_block_at: None,
-                strikes: 0,
-                reads_in_flight: 0,
                 outgoing,
-            },
+                PeerExt::new(addr),
+            ),
         );
         self.dirty.insert(key);
         Ok(key)
@@ -366,6 +372,7 @@ impl Swarm {
             .map(|(k, _)| *k)
             .collect();
         self.to_fill.extend(hungry);
+        self.send_pex(now);
         self.dial_more(now);
     }
 
@@ -457,6 +464,16 @@ impl Swarm {
     }
 
     // ----- internals shared by the other files -----
+
+    /// Our BEP 10 handshake: ut_metadata with our size when we serve it, ut_pex when allowed.
+    pub(crate) fn our_ext_handshake(&self) -> shoal_wire::ExtHandshake {
+        extensions::our_handshake(
+            self.listen_port,
+            u32::try_from(self.config.session.max_peer_requests).unwrap_or(u32::MAX),
+            self.metadata.as_ref().map(|m| m.size().get()),
+            self.pex_on,
+        )
+    }
 
     /// Dials known addresses while there is room.
     pub(crate) fn dial_more(&mut self, now: Instant) {

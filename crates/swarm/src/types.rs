@@ -33,6 +33,8 @@ pub struct SwarmConfig {
     pub rtt: Duration,
     /// Upload requests a peer may have waiting on disk reads at once.
     pub max_reads_per_peer: usize,
+    /// Exchange peers with PEX (BEP 11). Never done for private torrents, whatever this says.
+    pub pex: bool,
 }
 
 impl Default for SwarmConfig {
@@ -48,7 +50,8 @@ impl Default for SwarmConfig {
             max_disk_queue: 64 << 20,
             tick: Duration::from_millis(500),
             rtt: Duration::from_millis(100),
-            max_reads_per_peer: 64,
+            max_reads_per_peer: 256,
+            pex: true,
         }
     }
 }

@@ -8,8 +8,7 @@ use std::time::Duration;
 use common::{assert_not_our_child, TRANSFER_TIMEOUT};
 use shoal_testkit::{
     retry_on_reference_crash, AddMode, Aria2Client, ContentSpec, KitError, LibtorrentClient,
-    Opentracker, QbittorrentClient, RefClient, RtorrentClient, TestContent, TransmissionClient,
-    VerifyOptions,
+    Opentracker, QbittorrentClient, RefClient, TestContent, TransmissionClient, VerifyOptions,
 };
 
 /// Small content with an HTTP announce URL of `tracker`, whitelisted there.
@@ -107,45 +106,6 @@ fn qbittorrent_seeds_to_libtorrent_through_the_http_tracker() {
         seed(&seeder, &content);
         let leecher = LibtorrentClient::start()?;
         leecher.add_torrent(content.torrent(), &downloads, AddMode::Download)?;
-        let done = leecher.wait_complete(ih, TRANSFER_TIMEOUT)?;
-        assert!(
-            done.downloaded >= Some(content.spec().total_len()),
-            "{done:?}"
-        );
-        Ok::<_, KitError>([seeder.pid(), leecher.pid()])
-    })
-    .unwrap();
-    content.verify(&downloads, VerifyOptions::EXACT).unwrap();
-    for pid in pids {
-        assert_not_our_child(pid);
-    }
-}
-
-#[test]
-fn rtorrent_dials_a_libtorrent_leecher_and_refuses_trackerless_torrents() {
-    // rtorrent needs a tracker URL, but this tracker refuses the hash (not whitelisted): the
-    // only way the two clients meet is rtorrent's add_peer.
-    let tracker = Opentracker::start().unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let spec = ContentSpec::small().with_tracker(tracker.http_announce_url());
-    let content = TestContent::generate(dir.path(), &spec).unwrap();
-    let ih = content.torrent().info_hash();
-    let downloads = dir.path().join("libtorrent");
-
-    let pids = retry_on_reference_crash(|| {
-        let seeder = RtorrentClient::start()?;
-        let trackerless = content.make_torrent(
-            &shoal_testkit::TorrentOptions::default(),
-            &dir.path().join("trackerless.torrent"),
-        )?;
-        assert!(matches!(
-            seeder.add_torrent(&trackerless, content.data_dir(), AddMode::Seed),
-            Err(KitError::Unsupported { .. })
-        ));
-        seed(&seeder, &content);
-        let leecher = LibtorrentClient::start()?;
-        leecher.add_torrent(content.torrent(), &downloads, AddMode::Download)?;
-        seeder.connect_peer(ih, leecher.peer_addr())?;
         let done = leecher.wait_complete(ih, TRANSFER_TIMEOUT)?;
         assert!(
             done.downloaded >= Some(content.spec().total_len()),

@@ -182,6 +182,10 @@ pub fn health(view: &TorrentView, now: Instant) -> Health {
             done: *done,
             of: *of,
         }),
+        TorrentState::FetchingMetadata { .. } => {
+            causes.extend(peers_rule(view));
+            causes.extend(trackers_rule(view, now));
+        }
         TorrentState::Downloading => {
             causes.extend(peers_rule(view));
             causes.extend(pieces_rule(view));

@@ -180,9 +180,10 @@ impl App {
             TorrentState::Stopped | TorrentState::DiskPaused | TorrentState::Failed(_) => {
                 Command::Resume(id)
             }
-            TorrentState::Checking { .. } | TorrentState::Downloading | TorrentState::Seeding => {
-                Command::Pause(id)
-            }
+            TorrentState::FetchingMetadata { .. }
+            | TorrentState::Checking { .. }
+            | TorrentState::Downloading
+            | TorrentState::Seeding => Command::Pause(id),
         })
     }
 }

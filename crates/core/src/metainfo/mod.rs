@@ -25,6 +25,7 @@
 
 mod error;
 mod extras;
+mod from_info;
 mod limits;
 mod merkle;
 mod parse;
@@ -36,6 +37,7 @@ use std::collections::BTreeMap;
 
 pub use error::MetainfoError;
 pub use extras::DhtNode;
+pub use from_info::torrent_file;
 pub use limits::MetainfoLimits;
 
 use crate::ids::{InfoHash, InfoHashV1, PieceIndex};

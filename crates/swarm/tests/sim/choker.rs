@@ -32,7 +32,11 @@ fn interested_peer_is_unchoked_at_once_when_a_slot_is_free() {
 fn seed_rotates_a_bounded_set_of_unchoked_leechers() {
     for seed in seeds(&[2]) {
         let mut sim = Sim::new(seed, 4 << 20, 65_536);
-        let cfg = SwarmConfig::default();
+        // Without PEX the leechers cannot find each other: the seed is their only source.
+        let cfg = SwarmConfig {
+            pex: false,
+            ..SwarmConfig::default()
+        };
         let cap = cfg.choker.slots + 1;
         let s = sim.add_swarm("seed", Have::All, cfg);
         let leechers: Vec<usize> = (0..6)

@@ -12,7 +12,12 @@ fn disk_full_pauses_downloading_until_resumed_while_uploads_go_on() {
     for seed in seeds(&[1, 2]) {
         let mut sim = Sim::new(seed, 1 << 20, 32_768);
         let half = sim.content.piece_count() / 2;
-        let l = sim.add_swarm("leecher", Have::Range(0..half), SwarmConfig::default());
+        // Without PEX the downstream peer cannot learn of the seeder and depends on `l`.
+        let no_pex = SwarmConfig {
+            pex: false,
+            ..SwarmConfig::default()
+        };
+        let l = sim.add_swarm("leecher", Have::Range(0..half), no_pex);
         let s = sim.add_swarm("seeder", Have::All, SwarmConfig::default());
         let downstream = sim.add_swarm("downstream", Have::None, SwarmConfig::default());
         sim.nodes[l].disk.fault = Some(WriteFault {

@@ -80,6 +80,9 @@ pub fn state_label(state: &TorrentState) -> (String, Style) {
             };
             (format!("check {pct}%"), Style::new().fg(WARN))
         }
+        TorrentState::FetchingMetadata { have, of } => {
+            (format!("meta {have}/{of}"), Style::new().fg(WARN))
+        }
         TorrentState::Downloading => ("download".into(), Style::new()),
         TorrentState::Seeding => ("seeding".into(), Style::new().fg(GOOD)),
         TorrentState::DiskPaused => ("disk err".into(), Style::new().fg(BAD)),

@@ -134,7 +134,14 @@ impl PeerSession {
 
     fn on_initial(&mut self, first_allowed: bool, initial: Initial) -> Result<(), WireError> {
         if !first_allowed {
-            return Err(WireError::BitfieldNotFirst);
+            // aria2 sends a bitfield (or have-all once complete) in the middle of a connection
+            // whenever that is shorter than the HAVEs it replaces. Pieces are never taken
+            // back, so a later piece set can only add: each new piece is reported as a HAVE,
+            // and a later have-none says nothing.
+            for piece in self.peer_pieces.on_late(initial)? {
+                self.events.push_back(PeerEvent::Have(piece));
+            }
+            return Ok(());
         }
         if let Some(bits) = self.peer_pieces.on_initial(initial)? {
             self.events.push_back(PeerEvent::Bitfield(bits));

@@ -62,6 +62,39 @@ impl PeerPieces {
         }
     }
 
+    /// Records a bitfield or have-all that came after other messages (see `on_initial` in
+    /// `incoming.rs`): its pieces are added to those known. Returns the pieces that are new
+    /// (none while the metadata is unknown).
+    pub(crate) fn on_late(&mut self, late: Initial) -> Result<Vec<PieceIndex>, WireError> {
+        match self {
+            PeerPieces::Known(bits) => {
+                let late = build(late, bits.len())?;
+                let piece_count = bits.len();
+                Ok(late
+                    .iter_ones()
+                    .filter(|&i| bits.set(i, true))
+                    .filter_map(|i| PieceIndex::checked(i, piece_count))
+                    .collect())
+            }
+            PeerPieces::Pending { initial, haves } => {
+                match late {
+                    Initial::None => {}
+                    Initial::All => *initial = Some(Initial::All),
+                    // Kept as haves: `resolve` checks them against the piece count.
+                    Initial::Bits(raw) => {
+                        if haves.len() < raw.len() {
+                            haves.resize(raw.len(), 0);
+                        }
+                        for (h, r) in haves.iter_mut().zip(&raw) {
+                            *h |= r;
+                        }
+                    }
+                }
+                Ok(Vec::new())
+            }
+        }
+    }
+
     /// Records a `have`. Returns the piece when it is known and new to the peer.
     pub(crate) fn on_have(&mut self, index: u32) -> Result<Option<PieceIndex>, WireError> {
         match self {

@@ -583,31 +583,47 @@ fn bad_bitfields() {
         },
     );
     expect_error(PLAIN, &[bits(&[0xff, 0xe0])], WireError::BitfieldSpareBits);
+    // A late bitfield is still checked.
     expect_error(
         PLAIN,
-        &[Message::Interested, bits(&[0, 0])],
-        WireError::BitfieldNotFirst,
+        &[Message::Interested, bits(&[0xff, 0xe0])],
+        WireError::BitfieldSpareBits,
     );
-    expect_error(
-        PLAIN,
-        &[Message::Have(1), bits(&[0, 0])],
-        WireError::BitfieldNotFirst,
+}
+
+#[test]
+fn a_late_piece_set_adds_pieces_as_haves() {
+    // aria2 sends a bitfield mid-connection instead of several HAVEs, and have-all once
+    // complete; neither can take a piece away.
+    let t0 = Instant::now();
+    let bits = |b: &'static [u8]| Message::Bitfield(Bytes::from_static(b));
+    let mut s = session(FAST, &empty(), t0);
+    feed(
+        &mut s,
+        t0,
+        &[
+            Message::HaveNone,
+            Message::Have(1),
+            bits(&[0b0110_0000, 0]),
+            Message::HaveNone,
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        events(&mut s),
+        vec![
+            PeerEvent::Bitfield(Bitfield::new(10)),
+            PeerEvent::Have(piece(1)),
+            PeerEvent::Have(piece(2)),
+        ]
     );
-    expect_error(
-        PLAIN,
-        &[bits(&[0, 0]), bits(&[0, 0])],
-        WireError::BitfieldNotFirst,
-    );
-    expect_error(
-        FAST,
-        &[Message::HaveAll, Message::HaveNone],
-        WireError::BitfieldNotFirst,
-    );
-    expect_error(
-        FAST,
-        &[Message::Unchoke, Message::HaveAll],
-        WireError::BitfieldNotFirst,
-    );
+    feed(&mut s, t0, &[Message::Unchoke, Message::HaveAll]).unwrap();
+    let haves = events(&mut s)
+        .into_iter()
+        .filter(|e| matches!(e, PeerEvent::Have(_)))
+        .count();
+    assert_eq!(haves, 8, "pieces 0 and 3..=9 are new");
+    assert!(s.peer_pieces().is_some_and(Bitfield::is_full));
 }
 
 #[test]

@@ -51,6 +51,23 @@ impl Content {
         start..start + self.geometry.piece_len(piece) as usize
     }
 
+    /// A single-file info dictionary describing the content (bencoded by hand: the format
+    /// is four sorted keys, and the tests check it against the fetcher's SHA-1 anyway).
+    pub fn info_bytes(&self) -> Bytes {
+        let mut out = format!(
+            "d6:lengthi{}e4:name3:sim12:piece lengthi{}e6:pieces{}:",
+            self.total(),
+            self.piece_len,
+            self.hashes.len() * 20
+        )
+        .into_bytes();
+        for h in &self.hashes {
+            out.extend_from_slice(h);
+        }
+        out.push(b'e');
+        Bytes::from(out)
+    }
+
     pub fn block(&self, block: BlockRange) -> Bytes {
         let start = self.piece_range(block.piece).start + block.offset as usize;
         self.data.slice(start..start + block.len as usize)

@@ -28,9 +28,12 @@ use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use sha1::{Digest, Sha1};
+use shoal_core::InfoHash;
 use shoal_core::PeerId;
 use shoal_picker::PeerKey;
-use shoal_swarm::{CloseReason, Swarm, SwarmConfig, SwarmEvent, TorrentParams};
+use shoal_swarm::{
+    CloseReason, MetadataEvent, MetadataSwarm, Swarm, SwarmConfig, SwarmEvent, TorrentParams,
+};
 use shoal_wire::{Features, Handshake, Message};
 
 pub use content::{Content, Have};
@@ -56,6 +59,8 @@ pub fn seeds(default: &[u64]) -> Vec<u64> {
 pub enum Core {
     Swarm(Box<Swarm>),
     Script(Script),
+    /// A magnet link's metadata phase.
+    Magnet(Box<MetadataSwarm>),
 }
 
 pub struct Node {
@@ -66,6 +71,8 @@ pub struct Node {
     pub core: Core,
     pub disk: MemDisk,
     pub events: Vec<(Duration, SwarmEvent)>,
+    /// Events of a metadata-phase core.
+    pub magnet_events: Vec<(Duration, MetadataEvent)>,
     /// Addresses it was told to dial, and when.
     pub dials: Vec<(Duration, SocketAddr)>,
     /// Connections it refused in `peer_connected`.
@@ -142,6 +149,7 @@ impl Sim {
             core,
             disk: MemDisk::new(&self.content, &bits),
             events: Vec::new(),
+            magnet_events: Vec::new(),
             dials: Vec::new(),
             refused: Vec::new(),
             corrupt: false,
@@ -154,6 +162,18 @@ impl Sim {
 
     /// Adds a swarm core starting with `have`.
     pub fn add_swarm(&mut self, name: &str, have: Have, config: SwarmConfig) -> usize {
+        self.add_swarm_with(name, have, config, None, false)
+    }
+
+    /// Adds a swarm core that serves `info` over ut_metadata and is `private` or not.
+    pub fn add_swarm_with(
+        &mut self,
+        name: &str,
+        have: Have,
+        config: SwarmConfig,
+        info: Option<Bytes>,
+        private: bool,
+    ) -> usize {
         let max = config.max_disk_queue;
         let have2 = have.clone();
         self.add_node(
@@ -167,6 +187,8 @@ impl Sim {
                     have: have2.bitfield(sim.content.piece_count()),
                     our_id: peer_id,
                     listen_port: Some(addr.port()),
+                    info_bytes: info,
+                    private,
                 };
                 let seed = sim.rng.random();
                 let swarm = Swarm::new(params, config, sim.now(), seed).expect("swarm");
@@ -174,6 +196,81 @@ impl Sim {
             },
             max,
         )
+    }
+
+    /// Adds a magnet link's metadata phase fetching the info dictionary of `info_hash`.
+    pub fn add_magnet(&mut self, name: &str, info_hash: InfoHash, config: SwarmConfig) -> usize {
+        self.add_node(
+            name,
+            &Have::None,
+            |sim, peer_id, addr| {
+                let m =
+                    MetadataSwarm::new(info_hash, peer_id, Some(addr.port()), config, sim.now());
+                Core::Magnet(Box::new(m))
+            },
+            u64::MAX,
+        )
+    }
+
+    /// Ends node `n`'s metadata phase as the engine does: a swarm built from the fetched
+    /// metadata adopts its connections (links and keys stay) and addresses.
+    pub fn finish_magnet(&mut self, n: usize, have: Have, config: SwarmConfig) {
+        let Core::Magnet(_) = &self.nodes[n].core else {
+            panic!("node {n} is not a magnet");
+        };
+        let params = TorrentParams {
+            total_length: self.content.total(),
+            piece_length: self.content.piece_len,
+            piece_hashes: self.content.hashes.clone(),
+            have: have.bitfield(self.content.piece_count()),
+            our_id: self.nodes[n].peer_id,
+            listen_port: Some(self.nodes[n].addr.port()),
+            info_bytes: Some(self.content.info_bytes()),
+            private: false,
+        };
+        // What the phase found on disk (a magnet link added again over part of its data).
+        self.nodes[n].disk = MemDisk::new(&self.content, &params.have);
+        let seed = self.rng.random();
+        let swarm = Swarm::new(params, config, self.now(), seed).expect("swarm");
+        let now = self.now();
+        let old = std::mem::replace(&mut self.nodes[n].core, Core::Swarm(Box::new(swarm)));
+        let Core::Magnet(m) = old else { unreachable!() };
+        if let Core::Swarm(s) = &mut self.nodes[n].core {
+            s.adopt(now, m.into_handoff());
+        }
+        self.pending.insert(n);
+        self.drain_all();
+    }
+
+    /// Gives magnet node `n` addresses to dial, as a tracker or the link would.
+    pub fn magnet_add_peers(&mut self, n: usize, addrs: &[SocketAddr]) {
+        let now = self.now();
+        match &mut self.nodes[n].core {
+            Core::Magnet(m) => {
+                m.add_peers(now, addrs.iter().copied(), shoal_swarm::PeerSource::Manual)
+            }
+            _ => panic!("node {n} is not a magnet"),
+        };
+        self.pending.insert(n);
+        self.drain_all();
+    }
+
+    /// The metadata node `n` fetched, once it did.
+    pub fn fetched_metadata(&self, n: usize) -> Option<Bytes> {
+        self.nodes[n]
+            .magnet_events
+            .iter()
+            .find_map(|(_, e)| match e {
+                MetadataEvent::Complete(b) => Some(b.clone()),
+                _ => None,
+            })
+    }
+
+    pub fn magnet(&self, n: usize) -> &MetadataSwarm {
+        match &self.nodes[n].core {
+            Core::Magnet(m) => m,
+            _ => panic!("node {n} is not a magnet"),
+        }
     }
 
     /// Adds a scripted seeder-like peer.
@@ -190,7 +287,7 @@ impl Sim {
     pub fn swarm(&self, n: usize) -> &Swarm {
         match &self.nodes[n].core {
             Core::Swarm(s) => s,
-            Core::Script(_) => panic!("node {n} is scripted"),
+            _ => panic!("node {n} is not a swarm"),
         }
     }
 
@@ -199,7 +296,7 @@ impl Sim {
         let now = self.now();
         let r = match &mut self.nodes[n].core {
             Core::Swarm(s) => f(s, now),
-            Core::Script(_) => panic!("node {n} is scripted"),
+            _ => panic!("node {n} is not a swarm"),
         };
         self.pending.insert(n);
         self.drain_all();
@@ -269,6 +366,7 @@ impl Sim {
         let result = match &mut self.nodes[n].core {
             Core::Swarm(s) => s.peer_connected(now, remote, peer_id, features, outgoing),
             Core::Script(sc) => Ok(sc.connected(now, features, &self.content)),
+            Core::Magnet(m) => m.peer_connected(now, remote, peer_id, features, outgoing),
         };
         self.pending.insert(n);
         match result {
@@ -287,6 +385,7 @@ impl Sim {
             Core::Script(sc) => {
                 sc.sessions.remove(&key);
             }
+            Core::Magnet(m) => m.peer_disconnected(now, key),
         }
         self.pending.insert(n);
     }
@@ -409,6 +508,7 @@ impl Sim {
             let deadline = match &node.core {
                 Core::Swarm(s) => s.poll_timeout(),
                 Core::Script(sc) => sc.poll_timeout(),
+                Core::Magnet(m) => m.poll_timeout(),
             };
             consider(deadline.map(|t| t.saturating_duration_since(self.base)));
             consider(node.disk.next_due());
@@ -430,6 +530,12 @@ impl Sim {
                         self.pending.insert(n);
                     }
                 }
+                Core::Magnet(m) => {
+                    if m.poll_timeout().is_some_and(|t| t <= now) {
+                        m.handle_timeout(now);
+                        self.pending.insert(n);
+                    }
+                }
                 Core::Script(sc) => {
                     let dead = sc.handle_timeout(now);
                     self.pending.insert(n);
@@ -446,7 +552,7 @@ impl Sim {
             while let Some(done) = self.nodes[n].disk.pop_due(self.now, &self.content) {
                 match &mut self.nodes[n].core {
                     Core::Swarm(s) => s.handle_disk_done(now, done),
-                    Core::Script(_) => unreachable!("scripts use no disk"),
+                    _ => unreachable!("only swarms use the disk"),
                 }
                 self.pending.insert(n);
                 self.drain_all();
@@ -483,6 +589,10 @@ impl Sim {
                 false
             }
             Core::Script(sc) => sc.handle_bytes(now, key, bytes, &self.content).is_err(),
+            Core::Magnet(m) => {
+                m.handle_peer_bytes(now, key, bytes);
+                false
+            }
         };
         self.pending.insert(n);
         if failed {
@@ -500,6 +610,7 @@ impl Sim {
         let mut outs: Vec<(PeerKey, Bytes)> = Vec::new();
         let mut ops = Vec::new();
         let mut events = Vec::new();
+        let mut magnet = Vec::new();
         match &mut self.nodes[n].core {
             Core::Swarm(s) => {
                 while let Some(t) = s.poll_transmit() {
@@ -519,7 +630,23 @@ impl Sim {
                     }
                 }
             }
+            Core::Magnet(m) => {
+                while let Some(t) = m.poll_transmit() {
+                    outs.push(t);
+                }
+                while let Some(e) = m.poll_event() {
+                    // Dials and closes are the same for both kinds of core.
+                    let mirrored = match &e {
+                        MetadataEvent::Dial(a) => Some(SwarmEvent::Dial(*a)),
+                        MetadataEvent::Close(k, r) => Some(SwarmEvent::Close(*k, r.clone())),
+                        MetadataEvent::Complete(_) => None,
+                    };
+                    magnet.push((self.now, e));
+                    events.extend(mirrored);
+                }
+            }
         }
+        self.nodes[n].magnet_events.extend(magnet);
         let mut requested = false;
         for (key, bytes) in outs {
             let Some(&link) = self.by_key.get(&(n, key)) else {
@@ -578,8 +705,10 @@ impl Sim {
                     }
                     _ => {
                         let now = self.now();
-                        if let Core::Swarm(s) = &mut self.nodes[n].core {
-                            s.dial_failed(now, addr);
+                        match &mut self.nodes[n].core {
+                            Core::Swarm(s) => s.dial_failed(now, addr),
+                            Core::Magnet(m) => m.dial_failed(now, addr),
+                            Core::Script(_) => {}
                         }
                         self.pending.insert(n);
                     }
