@@ -305,7 +305,8 @@ impl Phase {
                 self.core.add_peers(now, addrs, source);
             }
             TorrentMsg::Exclude(addr) => self.core.exclude_addr(addr),
-            TorrentMsg::ResumeDownloading | TorrentMsg::Stop => {}
+            // Pausing a magnet link before its metadata arrives is not supported yet.
+            TorrentMsg::ResumeDownloading | TorrentMsg::SetPaused(_) | TorrentMsg::Stop => {}
         }
     }
 

@@ -419,6 +419,11 @@ impl TorrentHandle {
         let _ = self.inbox.send(TorrentMsg::ResumeDownloading).await;
     }
 
+    /// Pauses (closes every connection, dials nobody) or resumes the torrent.
+    pub async fn set_paused(&self, paused: bool) {
+        let _ = self.inbox.send(TorrentMsg::SetPaused(paused)).await;
+    }
+
     /// Stops the torrent: trackers hear `stopped` (bounded wait), connections close, written
     /// data is flushed to disk. Waits at most `limit`.
     pub async fn stop(&mut self, limit: Duration) {

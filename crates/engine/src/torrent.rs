@@ -45,6 +45,8 @@ pub enum TorrentMsg {
     Exclude(SocketAddr),
     /// Disk space may be back: try downloading again.
     ResumeDownloading,
+    /// The user paused (true) or resumed (false) the torrent.
+    SetPaused(bool),
     /// Stop: close every connection and end the task.
     Stop,
 }
@@ -238,6 +240,10 @@ impl Actor {
                 self.message = None;
                 self.disk_full = false;
                 self.swarm.resume_downloading(now);
+            }
+            TorrentMsg::SetPaused(paused) => {
+                self.swarm.set_paused(now, paused);
+                self.last_publish = now - PUBLISH_EVERY;
             }
             TorrentMsg::Stop => {}
         }
@@ -467,6 +473,7 @@ impl Actor {
         let disk_queue = self.swarm.disk_queue_bytes();
         let message = self.message.clone();
         let stopping = self.stopping;
+        let user_paused = self.swarm.is_paused();
         let disk_full = self.disk_full;
         let piece_map = if now.duration_since(self.last_piece_map) >= PIECE_MAP_EVERY {
             self.last_piece_map = now;
@@ -493,7 +500,7 @@ impl Actor {
                 s.pieces = Some(map);
             }
             s.at = now;
-            s.state = if stopping {
+            s.state = if stopping || user_paused {
                 TorrentState::Stopped
             } else if complete {
                 TorrentState::Seeding

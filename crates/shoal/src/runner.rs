@@ -271,6 +271,16 @@ impl Runner {
         Ok(None)
     }
 
+    async fn set_paused(&self, info_hash_hex: &str, paused: bool) {
+        if let Some(e) = self
+            .entries
+            .iter()
+            .find(|e| !e.removed && e.stats.borrow().info_hash_hex == info_hash_hex)
+        {
+            e.handle.set_paused(paused).await;
+        }
+    }
+
     async fn on_command(&mut self, cmd: Command, cfg: &RunConfig) {
         match cmd {
             Command::Remove(id) => {
@@ -308,8 +318,8 @@ impl Runner {
                     tracing::warn!(error = %e, "adding a torrent from the dashboard failed");
                 }
             }
-            // Pause and resume are not supported by the engine yet.
-            Command::Pause(_) | Command::Resume(_) => {}
+            Command::Pause(id) => self.set_paused(id.as_str(), true).await,
+            Command::Resume(id) => self.set_paused(id.as_str(), false).await,
             Command::Quit => {}
         }
     }

@@ -175,6 +175,16 @@ impl AddrBook {
         e.next_try = now + backoff(e.failures);
     }
 
+    /// Makes every idle address dialable now (after the user resumed a paused torrent, the
+    /// back-off earned by our own disconnects means nothing).
+    pub fn retry_all_now(&mut self, now: Instant) {
+        for e in self.entries.values_mut() {
+            if e.state == State::Idle {
+                e.next_try = now;
+            }
+        }
+    }
+
     /// Bans an IP: its addresses are dropped and never accepted or dialled again.
     pub fn ban(&mut self, ip: IpAddr) {
         self.banned.insert(ip);

@@ -91,3 +91,27 @@ impl Swarm {
         self.finish_input(now);
     }
 }
+
+impl Swarm {
+    /// Pauses or resumes the torrent for the user. Paused: every connection is closed and
+    /// nobody is dialled or accepted. Resumed: known peers are dialled again at once.
+    pub fn set_paused(&mut self, now: std::time::Instant, paused: bool) {
+        if self.user_paused == paused {
+            return;
+        }
+        self.user_paused = paused;
+        if paused {
+            let keys: Vec<shoal_picker::PeerKey> = self.peers.keys().copied().collect();
+            for key in keys {
+                self.close(now, key, crate::CloseReason::Stopping);
+            }
+        } else {
+            self.addrs.retry_all_now(now);
+            self.dial_more(now);
+        }
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.user_paused
+    }
+}

@@ -105,6 +105,8 @@ pub struct Swarm {
     pub(crate) completed: bool,
     /// Downloading stopped after a disk error; uploads go on.
     pub(crate) download_paused: bool,
+    /// Paused by the user: no connections at all until resumed.
+    pub(crate) user_paused: bool,
     pub(crate) our_id: PeerId,
     pub(crate) listen_port: Option<u16>,
     pub(crate) totals: SwarmTotals,
@@ -187,6 +189,7 @@ impl Swarm {
             next_key: 1,
             completed,
             download_paused: false,
+            user_paused: false,
             our_id: params.our_id,
             listen_port: params.listen_port,
             totals: SwarmTotals::default(),
@@ -246,6 +249,12 @@ impl Swarm {
     ) -> Result<PeerKey, CloseReason> {
         if self.addrs.is_banned(addr.ip()) {
             return Err(CloseReason::Banned);
+        }
+        if self.user_paused {
+            if outgoing {
+                self.addrs.dial_failed(addr, now);
+            }
+            return Err(CloseReason::Stopping);
         }
         if self.peers.len() >= self.config.max_peers
             || peer_id == self.our_id
@@ -477,6 +486,9 @@ impl Swarm {
 
     /// Dials known addresses while there is room.
     pub(crate) fn dial_more(&mut self, now: Instant) {
+        if self.user_paused {
+            return;
+        }
         // Counted once: the book is scanned per dial, not per loop test.
         let mut connecting = self.addrs.connecting_count();
         while self.peers.len() + connecting < self.config.max_peers
