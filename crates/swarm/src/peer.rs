@@ -45,6 +45,8 @@ pub(crate) struct Peer {
     pub outgoing: bool,
     /// ut_metadata and ut_pex state.
     pub ext: PeerExt,
+    /// The session's refused-request count when we last choked the peer (flood detection).
+    pub refused_at_choke: u64,
 }
 
 impl Peer {
@@ -74,6 +76,7 @@ impl Peer {
             reads_in_flight: 0,
             outgoing,
             ext,
+            refused_at_choke: 0,
         }
     }
 

@@ -321,9 +321,26 @@ impl Swarm {
             }
             Ok(()) => {
                 self.dirty.insert(key);
+                if self.is_flooding(key) {
+                    let why = "kept requesting while choked".to_string();
+                    self.close(now, key, CloseReason::Protocol(why));
+                }
             }
         }
         self.finish_input(now);
+    }
+
+    /// A choked peer that keeps sending requests after being refused many times over is
+    /// wasting our parsing and its bandwidth on purpose: counted from when we last choked it
+    /// (or connected), allowing twice what our request queue holds.
+    fn is_flooding(&self, key: PeerKey) -> bool {
+        let Some(peer) = self.peers.get(&key) else {
+            return false;
+        };
+        let refused = peer.session.stats().requests_refused;
+        peer.session.am_choking()
+            && refused.saturating_sub(peer.refused_at_choke)
+                > 2 * self.config.session.max_peer_requests as u64
     }
 
     /// The connection ended from the outside (EOF, error). Idempotent.

@@ -75,6 +75,8 @@ impl Swarm {
         for key in decision.choke {
             if let Some(p) = self.peers.get_mut(&key) {
                 p.session.choke(now);
+                // Flooding is judged on requests refused from here on.
+                p.refused_at_choke = p.session.stats().requests_refused;
                 self.dirty.insert(key);
             }
         }

@@ -73,3 +73,53 @@ fn paused_torrents_connect_to_nobody_and_resume_dials_at_once() {
         "known peers are dialled again at once"
     );
 }
+
+#[test]
+fn a_peer_flooding_requests_while_choked_is_closed() {
+    let t0 = Instant::now();
+    let mut have = Bitfield::new(4);
+    for i in 0..4 {
+        have.set(i, true);
+    }
+    let params = TorrentParams {
+        total_length: 4 * 16384,
+        piece_length: 16384,
+        piece_hashes: vec![[0; 20]; 4],
+        have,
+        our_id: PeerId(*b"-SH0100-floodflood00"),
+        listen_port: None,
+        info_bytes: None,
+        private: false,
+    };
+    let mut s = Swarm::new(params, SwarmConfig::default(), t0, 1).expect("swarm");
+    let peer: SocketAddr = "127.0.0.9:6881".parse().unwrap();
+    let features = Features {
+        fast: true,
+        extension_protocol: false,
+        dht: false,
+    };
+    let key = s
+        .peer_connected(t0, peer, PeerId([7; 20]), features, false)
+        .expect("connected");
+    // A peer that never became interested stays choked; each request is refused.
+    let request = shoal_wire::Message::Request(shoal_wire::BlockSpec {
+        index: 0,
+        begin: 0,
+        length: 16384,
+    });
+    let mut closed = false;
+    for _ in 0..1500 {
+        s.handle_peer_bytes(t0, key, &request.to_vec());
+        while let Some(e) = s.poll_event() {
+            if let SwarmEvent::Close(k, CloseReason::Protocol(_)) = e {
+                closed |= k == key;
+            }
+        }
+        while s.poll_transmit().is_some() {}
+        if closed {
+            break;
+        }
+    }
+    assert!(closed, "the flooding peer is disconnected");
+    assert_eq!(s.peer_count(), 0);
+}
