@@ -28,4 +28,4 @@ fi
 # Release-mode tests: the interop tests move tens of MiB through shoal and the reference clients.
 # The interop tests run the real binary (target/release/shoal).
 cargo build --release --locked -p shoal
-cargo test --workspace --release --locked -- --test-threads="${SHOAL_TEST_THREADS:-2}"
+cargo test --workspace --release --locked --no-fail-fast -- --test-threads="${SHOAL_TEST_THREADS:-2}"

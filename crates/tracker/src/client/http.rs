@@ -26,6 +26,10 @@ impl HttpTracker {
             .timeout(config.request_timeout)
             .user_agent(config.user_agent.clone())
             .redirect(reqwest::redirect::Policy::limited(MAX_REDIRECTS))
+            // No idle connections kept: announces are minutes apart, and trackers such as
+            // opentracker close the connection after each reply, so a pooled connection is
+            // usually dead when reused and the request fails with a reset.
+            .pool_max_idle_per_host(0)
             .build()
             .map_err(|e| TrackerError::LocalIo(error_chain(&e)))?;
         Ok(Self {

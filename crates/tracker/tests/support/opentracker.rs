@@ -23,7 +23,18 @@ const START_ATTEMPTS: usize = 5;
 pub struct OpenTracker {
     child: Child,
     port: u16,
+    /// Each tracker of a test run gets its own loopback address: tests run in parallel, and
+    /// two trackers racing for one free port on 127.0.0.1 would answer each other's clients.
+    ip: Ipv4Addr,
     _state: tempfile::TempDir,
+}
+
+/// Hands out 127.0.0.100, .101, … to the trackers of this test binary.
+fn next_ip() -> Ipv4Addr {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    static NEXT: AtomicU8 = AtomicU8::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed) % 100;
+    Ipv4Addr::new(127, 0, 0, 100 + n)
 }
 
 impl OpenTracker {
@@ -43,14 +54,14 @@ impl OpenTracker {
         self.port
     }
 
-    /// `http://127.0.0.1:PORT/announce`.
+    /// `http://IP:PORT/announce`.
     pub fn http_url(&self) -> String {
-        format!("http://127.0.0.1:{}/announce", self.port)
+        format!("http://{}:{}/announce", self.ip, self.port)
     }
 
-    /// `udp://127.0.0.1:PORT/announce`.
+    /// `udp://IP:PORT/announce`.
     pub fn udp_url(&self) -> String {
-        format!("udp://127.0.0.1:{}/announce", self.port)
+        format!("udp://{}:{}/announce", self.ip, self.port)
     }
 
     /// The process id, for tests that check the child is gone.
@@ -73,10 +84,12 @@ impl OpenTracker {
         fs::set_permissions(&whitelist, fs::Permissions::from_mode(0o644))?;
         let log = fs::File::create(state.path().join("opentracker.log"))?;
 
-        let port = free_port()?;
+        let ip = next_ip();
+        let port = free_port(ip)?;
         let port_arg = port.to_string();
+        let ip_arg = ip.to_string();
         let child = Command::new(BINARY)
-            .args(["-i", "127.0.0.1", "-p", &port_arg, "-P", &port_arg])
+            .args(["-i", &ip_arg, "-p", &port_arg, "-P", &port_arg])
             .arg("-d")
             .arg(state.path())
             .args(["-w", WHITELIST, "-u", "nobody"])
@@ -87,17 +100,60 @@ impl OpenTracker {
         let mut tracker = Self {
             child,
             port,
+            ip,
             _state: state,
         };
         tracker.wait_until_listening()?;
+        if let Some(first) = info_hashes.first() {
+            tracker.wait_until_whitelisted(first)?;
+        }
         Ok(tracker)
+    }
+
+    /// opentracker reads its whitelist on a thread of its own after it starts listening, so
+    /// an early announce may be refused. Probes with a real announce (a peer on port 1) until
+    /// it is accepted, then withdraws that peer, leaving the swarm empty for the test.
+    fn wait_until_whitelisted(&mut self, hash: &[u8; 20]) -> io::Result<()> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        while Instant::now() < deadline {
+            if self.probe_announce(hash, "started")? {
+                self.probe_announce(hash, "stopped")?;
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "opentracker never loaded its whitelist",
+        ))
+    }
+
+    /// One plain HTTP/1.0 announce; true when the tracker did not refuse it.
+    fn probe_announce(&self, hash: &[u8; 20], event: &str) -> io::Result<bool> {
+        use std::io::{Read, Write};
+        let escaped: String = hash.iter().map(|b| format!("%{b:02x}")).collect();
+        let request = format!(
+            "GET /announce?info_hash={escaped}&peer_id=-PROBE-0000000000000&port=1&uploaded=0\
+             &downloaded=0&left=0&compact=1&event={event} HTTP/1.0\r\nHost: {}\r\n\r\n",
+            self.ip
+        );
+        let mut conn = TcpStream::connect_timeout(
+            &SocketAddr::from((self.ip, self.port)),
+            Duration::from_millis(500),
+        )?;
+        conn.set_read_timeout(Some(Duration::from_secs(2)))?;
+        conn.write_all(request.as_bytes())?;
+        let mut reply = Vec::new();
+        conn.read_to_end(&mut reply)?;
+        let text = String::from_utf8_lossy(&reply);
+        Ok(text.contains("200") && !text.contains("failure reason"))
     }
 
     /// Polls the TCP port. opentracker binds every socket (UDP too) while it reads its
     /// arguments, before it accepts connections, so an accepted TCP connection means both
     /// are ready.
     fn wait_until_listening(&mut self) -> io::Result<()> {
-        let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, self.port));
+        let addr = SocketAddr::from((self.ip, self.port));
         let deadline = Instant::now() + START_TIMEOUT;
         while Instant::now() < deadline {
             if let Some(status) = self.child.try_wait()? {
@@ -129,11 +185,11 @@ impl Drop for OpenTracker {
 
 /// A loopback port free for both TCP and UDP right now (another process could still take
 /// it before the tracker binds; `start` retries then).
-fn free_port() -> io::Result<u16> {
+fn free_port(ip: Ipv4Addr) -> io::Result<u16> {
     for _ in 0..20 {
-        let tcp = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+        let tcp = TcpListener::bind((ip, 0))?;
         let port = tcp.local_addr()?.port();
-        if UdpSocket::bind((Ipv4Addr::LOCALHOST, port)).is_ok() {
+        if UdpSocket::bind((ip, port)).is_ok() {
             return Ok(port);
         }
     }
