@@ -14,7 +14,7 @@ use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::os::unix::fs::FileExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -28,7 +28,7 @@ use shoal_wire::{BlockSpec, Handshake, Message};
 use tempfile::TempDir;
 
 use crate::shoal_bin::shoal_bin;
-use crate::shoal_process::{Exit, FinalStats};
+use crate::shoal_process::{send, wait_reaped, Exit, FinalStats};
 
 /// Grace period between SIGTERM and SIGKILL when stopping a seeding shoal.
 const STOP_GRACE: Duration = Duration::from_secs(10);
@@ -257,9 +257,9 @@ impl SeedProcess {
         let Some(mut child) = self.child.take() else {
             return;
         };
-        signal(self.pid, libc::SIGTERM);
+        send(self.pid, libc::SIGTERM);
         let status = wait_reaped(&mut child, STOP_GRACE).or_else(|| {
-            signal(self.pid, libc::SIGKILL);
+            send(self.pid, libc::SIGKILL);
             wait_reaped(&mut child, KILL_WAIT)
         });
         self.exit = status.map(Exit::from);
@@ -272,30 +272,6 @@ impl SeedProcess {
 impl Drop for SeedProcess {
     fn drop(&mut self) {
         self.stop();
-    }
-}
-
-fn signal(pid: u32, sig: libc::c_int) -> bool {
-    let Ok(pid) = libc::pid_t::try_from(pid) else {
-        return false;
-    };
-    // SAFETY: kill(2) on the PID of our own child, not reaped yet (the caller holds the
-    // `Child`), so the PID cannot have been reused.
-    unsafe { libc::kill(pid, sig) == 0 }
-}
-
-fn wait_reaped(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        match child.try_wait() {
-            Ok(Some(s)) => return Some(s),
-            Ok(None) => {}
-            Err(_) => return None,
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(10));
     }
 }
 

@@ -384,7 +384,8 @@ impl Drop for ShoalProcess {
     }
 }
 
-fn send(pid: u32, sig: libc::c_int) -> bool {
+/// Sends `sig` to our own child `pid`.
+pub(crate) fn send(pid: u32, sig: libc::c_int) -> bool {
     let Ok(pid) = libc::pid_t::try_from(pid) else {
         return false;
     };
@@ -393,7 +394,8 @@ fn send(pid: u32, sig: libc::c_int) -> bool {
     unsafe { libc::kill(pid, sig) == 0 }
 }
 
-fn wait_reaped(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+/// Waits up to `timeout` for `child` to exit and reaps it.
+pub(crate) fn wait_reaped(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
     let deadline = Instant::now() + timeout;
     loop {
         match child.try_wait() {
