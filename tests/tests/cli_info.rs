@@ -143,6 +143,7 @@ fn web_seeds_dht_nodes_pad_files_and_dates() {
     let v = info_json("url_seed_multi.torrent");
     assert_eq!(v["web_seeds"], serde_json::json!(["http://test.com/file/"]));
 
+    // The fixture lists a private-range DHT node; `shoal info` only prints it, never contacts it.
     let v = info_json("dht_nodes.torrent");
     assert_eq!(
         v["dht_nodes"],

@@ -20,7 +20,7 @@ use shoal_core::ids::InfoHashV1;
 use tempfile::TempDir;
 
 use crate::client::{AddMode, PeerStatus, RefClient, TorrentStatus};
-use crate::net::{free_port, next_loopback, poll_until};
+use crate::net::{client_home, poll_until, Home};
 use crate::process::Proc;
 use crate::torrent::TorrentFile;
 use crate::{http, KitError};
@@ -58,13 +58,12 @@ impl Aria2Client {
     }
 
     pub fn start_with(opts: Aria2Options) -> Result<Self, KitError> {
-        let dir = tempfile::Builder::new()
-            .prefix("shoal-aria2")
-            .tempdir()
-            .map_err(|e| KitError::io("creating a temp dir", e))?;
-        let ip = opts.ip.unwrap_or_else(next_loopback);
-        let peer_port = free_port(ip)?;
-        let rpc_port = free_port(Ipv4Addr::LOCALHOST)?;
+        let Home {
+            dir,
+            ip,
+            peer_port,
+            control_port: rpc_port,
+        } = client_home("aria2", opts.ip)?;
         let path = |name: &str| {
             let p = dir.path().join(name);
             KitError::utf8_path(NAME, &p).map(str::to_string)

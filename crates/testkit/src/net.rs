@@ -90,6 +90,32 @@ pub fn accepts_tcp(addr: SocketAddr) -> bool {
     TcpStream::connect_timeout(&addr, Duration::from_millis(300)).is_ok()
 }
 
+/// What every launcher starts from: a fresh temp dir for its state, its own 127.0.0.x
+/// address (`ip`, else a new one) and a free peer port there, and a free control port (RPC,
+/// Web UI, SCGI) on 127.0.0.1.
+pub(crate) struct Home {
+    pub dir: tempfile::TempDir,
+    pub ip: Ipv4Addr,
+    pub peer_port: u16,
+    pub control_port: u16,
+}
+
+pub(crate) fn client_home(name: &str, ip: Option<Ipv4Addr>) -> Result<Home, KitError> {
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("shoal-{name}"))
+        .tempdir()
+        .map_err(|e| KitError::io("creating a temp dir", e))?;
+    let ip = ip.unwrap_or_else(next_loopback);
+    let peer_port = free_port(ip)?;
+    let control_port = free_port(Ipv4Addr::LOCALHOST)?;
+    Ok(Home {
+        dir,
+        ip,
+        peer_port,
+        control_port,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,7 +18,7 @@ use tempfile::TempDir;
 
 use crate::client::{AddMode, PeerStatus, RefClient, TorrentStatus};
 use crate::http::{self, multipart, Part};
-use crate::net::{accepts_tcp, free_port, next_loopback, poll_until};
+use crate::net::{accepts_tcp, client_home, poll_until, Home};
 use crate::process::Proc;
 use crate::torrent::TorrentFile;
 use crate::KitError;
@@ -54,13 +54,12 @@ impl QbittorrentClient {
     }
 
     pub fn start_with(opts: QbittorrentOptions) -> Result<Self, KitError> {
-        let dir = tempfile::Builder::new()
-            .prefix("shoal-qbittorrent")
-            .tempdir()
-            .map_err(|e| KitError::io("creating a temp dir", e))?;
-        let ip = opts.ip.unwrap_or_else(next_loopback);
-        let peer_port = free_port(ip)?;
-        let web_port = free_port(Ipv4Addr::LOCALHOST)?;
+        let Home {
+            dir,
+            ip,
+            peer_port,
+            control_port: web_port,
+        } = client_home("qbittorrent", opts.ip)?;
         let profile = dir.path().join("profile");
         let conf_dir = profile.join("qBittorrent").join("config");
         let downloads = dir.path().join("downloads");

@@ -16,7 +16,7 @@ use shoal_core::ids::InfoHashV1;
 use tempfile::TempDir;
 
 use crate::client::{AddMode, PeerStatus, RefClient, TorrentStatus};
-use crate::net::{free_port, next_loopback, poll_until};
+use crate::net::{client_home, poll_until, Home};
 use crate::process::Proc;
 use crate::torrent::TorrentFile;
 use crate::xmlrpc::{call, XmlValue};
@@ -51,13 +51,12 @@ impl RtorrentClient {
     }
 
     pub fn start_with(opts: RtorrentOptions) -> Result<Self, KitError> {
-        let dir = tempfile::Builder::new()
-            .prefix("shoal-rtorrent")
-            .tempdir()
-            .map_err(|e| KitError::io("creating a temp dir", e))?;
-        let ip = opts.ip.unwrap_or_else(next_loopback);
-        let peer_port = free_port(ip)?;
-        let scgi_port = free_port(Ipv4Addr::LOCALHOST)?;
+        let Home {
+            dir,
+            ip,
+            peer_port,
+            control_port: scgi_port,
+        } = client_home("rtorrent", opts.ip)?;
         let session = dir.path().join("session");
         let downloads = dir.path().join("downloads");
         for d in [&session, &downloads] {

@@ -23,7 +23,7 @@ use shoal_core::ids::InfoHashV1;
 use tempfile::TempDir;
 
 use crate::client::{AddMode, PeerStatus, RefClient, TorrentStatus};
-use crate::net::{free_port, next_loopback, poll_until};
+use crate::net::{client_home, poll_until, Home};
 use crate::process::Proc;
 use crate::torrent::TorrentFile;
 use crate::{http, KitError};
@@ -59,13 +59,12 @@ impl TransmissionClient {
     }
 
     pub fn start_with(opts: TransmissionOptions) -> Result<Self, KitError> {
-        let dir = tempfile::Builder::new()
-            .prefix("shoal-transmission")
-            .tempdir()
-            .map_err(|e| KitError::io("creating a temp dir", e))?;
-        let ip = opts.ip.unwrap_or_else(next_loopback);
-        let peer_port = free_port(ip)?;
-        let rpc_port = free_port(Ipv4Addr::LOCALHOST)?;
+        let Home {
+            dir,
+            ip,
+            peer_port,
+            control_port: rpc_port,
+        } = client_home("transmission", opts.ip)?;
         let config = dir.path().join("config");
         let downloads = dir.path().join("downloads");
         for d in [&config, &downloads] {
